@@ -104,3 +104,7 @@ def parse_memory(value: int | float | str | None, *, default: int) -> int:
     if nbytes < 2**20:
         raise InfolensError(f"max_memory={value!r} is below 1 MiB; pass at least '1MiB'.")
     return nbytes
+
+
+class InfolensWarning(UserWarning):
+    """Warning category for results that are undefined or at risk (e.g. C with I = 0)."""
