@@ -63,7 +63,7 @@ def _signed_log_sum(
     """``sum_B sign_B sum_r prob_r log2 (w @ ubar)[r, B]`` over column and row chunks."""
     rows = w.shape[0]
     n_cols = len(upsets)
-    col_step = min(n_cols, 4096)
+    col_step = min(n_cols, int(np.clip(DEFAULT_BLOCK_ENTRIES // max(rows, 1), 4096, 65536)))
     row_step = chunk_size or max(1, DEFAULT_BLOCK_ENTRIES // col_step)
     dtype = torch.float32 if exact_f32 else torch.float64
     w_t = torch.from_numpy(np.ascontiguousarray(w.T)).to(dtype)
