@@ -45,9 +45,9 @@ def check_range(name: str, value: object) -> tuple[float, float]:
 
 def check_positive_int(name: str, value: object, *, minimum: int = 1) -> int:
     """Validate an integer argument that must be ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+    if isinstance(value, bool) or (not isinstance(value, (int,)) and not (
         isinstance(value, float) and value.is_integer()
-    ):
+    )):
         raise InfolensError(f"{name} must be an integer >= {minimum}, got {value!r}.")
     ivalue = int(value)
     if ivalue < minimum:
@@ -87,12 +87,8 @@ def parse_memory(value: int | float | str | None, *, default: int) -> int:
             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
             "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "B": 1,
         }
-        for suffix, mult in units.items():
-            if text.upper().endswith(suffix):
-                number = text[: -len(suffix)]
-                break
-        else:
-            number, mult = text, 1
+        suffix = next((u for u in units if text.upper().endswith(u)), "")
+        number, mult = (text[: -len(suffix)], units[suffix]) if suffix else (text, 1)
         try:
             nbytes = int(float(number) * mult)
         except ValueError:

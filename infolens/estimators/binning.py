@@ -1,0 +1,109 @@
+"""Equal-width binning of continuous values into small integer codes.
+
+Codes are ``int16`` tensors on the input's device; ``-1`` marks a value that the out-of-range
+policy dropped. Arithmetic is done in float64 so that bin edges are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from infolens._validation import InfolensError, check_choice, check_positive_int
+
+DROPPED = -1
+OUT_OF_RANGE_POLICIES = ("drop", "clip")
+
+
+@dataclass(frozen=True)
+class Binning:
+    """An equal-width binning of ``[low, high]`` into ``bins`` bins.
+
+    ``widen`` enlarges the range to ``[low - widen, high + widen)`` (deep-ei uses 1e-6, with
+    an exclusive upper edge). With ``widen == 0`` the upper edge is inclusive, so ``high``
+    itself falls in the last bin. Values outside the range are dropped (``policy="drop"``,
+    code -1) or moved to the nearest edge bin (``policy="clip"``).
+    """
+
+    low: float
+    high: float
+    bins: int
+    policy: str = "drop"
+    widen: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_positive_int("bins", self.bins)
+        if self.bins > 32767:
+            raise InfolensError(f"bins={self.bins} is too large; use at most 32767 bins.")
+        check_choice("out_of_range", self.policy, OUT_OF_RANGE_POLICIES)
+        if not self.low < self.high:
+            raise InfolensError(
+                f"range ({self.low}, {self.high}) is empty or inverted; pass low < high."
+            )
+
+    @property
+    def edges(self) -> tuple[float, float]:
+        """The (lower, upper) edge actually used, after widening."""
+        return self.low - self.widen, self.high + self.widen
+
+    def codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bin ``x`` (any shape); returns ``(codes, out_of_range_mask)``.
+
+        ``codes`` has ``x``'s shape and dtype int16; the mask marks values outside the
+        (widened) range, whatever the policy did with them.
+        """
+        return bin_codes(x, self.low, self.high, self.bins, policy=self.policy, widen=self.widen)
+
+
+def bin_codes(
+    x: torch.Tensor,
+    low: float | torch.Tensor,
+    high: float | torch.Tensor,
+    bins: int,
+    *,
+    policy: str = "drop",
+    widen: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equal-width bin codes of ``x`` over ``[low, high]``.
+
+    Bin ``k`` holds ``lo + k·w <= v < lo + (k+1)·w`` with ``lo = low - widen``,
+    ``w = (high - low + 2·widen) / bins``, computed as ``floor((v - lo) · bins / (hi - lo))``
+    in float64. ``low``/``high`` may be per-variable tensors broadcasting against the last
+    dimension of ``x`` (per-variable ranges). With ``widen == 0`` the value ``high`` belongs
+    to the last bin; with ``widen > 0`` the widened upper edge is exclusive (deep-ei's rule).
+
+    Returns ``(codes, out_of_range)``: int16 codes (``-1`` where ``policy="drop"`` dropped
+    the value) and a boolean mask of the values outside the range.
+    """
+    xd = x.double()
+    lo = _as_edge(low, xd) - widen
+    hi = _as_edge(high, xd) + widen
+    scaled = (xd - lo) * (bins / (hi - lo))
+    inside = (xd >= lo) & (xd < hi)
+    if widen == 0.0:
+        inside |= xd == hi
+    # clamp before the cast so far-out values cannot overflow int16; values within the
+    # range whose float64 product rounds up to `bins` stay in the last bin
+    codes = torch.floor(scaled).nan_to_num_(nan=0.0).clamp_(0, bins - 1).to(torch.int16)
+    if policy == "drop":
+        codes[~inside] = DROPPED
+    else:
+        codes[torch.isnan(xd)] = DROPPED
+    return codes, ~inside
+
+
+def _as_edge(edge: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
+    if isinstance(edge, torch.Tensor):
+        return edge.to(device=like.device, dtype=torch.float64)
+    return float(edge)
+
+
+def floor_codes(x: torch.Tensor, low: float, high: float, bins: int, pad: float = 1e-4) -> torch.Tensor:
+    """deep-ei 0.7.0's vector-EI binning: ``floor((v - low) / (high - low + pad) · bins)``.
+
+    Computed in ``x``'s own dtype exactly as deep-ei does; returns int64 codes that may be
+    negative (values below ``low`` become extra bins) or ``>= bins`` (the caller drops
+    those samples). Used by :mod:`infolens.compat.deep_ei`.
+    """
+    return torch.floor((x - low) / (high - low + pad) * bins).to(torch.int64)
