@@ -1,0 +1,283 @@
+"""The function measured by the EI family: from ``in_layer``'s input to ``layer``'s output.
+
+Shared by the EI measures; resolves layers, ranges, activations and the structural
+dependence support, and draws the interventional noise reproducibly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from infolens._validation import InfolensError, check_finite, check_range
+from infolens.estimators.pairwise import support_from_mask
+from infolens.nn.topology import (
+    Activation,
+    LayerInfo,
+    Topology,
+    activation_from,
+    warn_inferred_range,
+)
+
+_AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_STRUCTURED = (*_AFFINE, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+
+
+class _Stop(Exception):
+    pass
+
+
+@dataclass
+class LayerMap:
+    """A measurable map ``x -> y`` with its shapes, ranges, dtype, device and support."""
+
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    layer: LayerInfo
+    in_layer: LayerInfo
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    in_range: tuple[float, float]
+    out_range: tuple[float, float]
+    post: list[Callable]
+    dtype: torch.dtype
+    device: torch.device
+    support: tuple[torch.Tensor, torch.Tensor] | None
+
+    @property
+    def n_in(self) -> int:
+        return self.in_layer.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layer.n_out
+
+    @property
+    def n_pairs(self) -> int:
+        return self.n_in * self.n_out if self.support is None else int(self.support[1].numel())
+
+    @property
+    def single_module(self) -> bool:
+        return self.layer is self.in_layer
+
+    def evaluate(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """Evaluate the map on ``x`` (N, *in_shape) in batches; returns (N, n_out)."""
+        out = torch.empty((x.shape[0], self.n_out), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            for start in range(0, x.shape[0], batch_size):
+                y = self.fn(x[start : start + batch_size])
+                out[start : start + batch_size] = y.reshape(y.shape[0], -1)
+        check_finite(f"layer {self.layer.path!r}", out)
+        return out
+
+    def apply_post(self, pre: torch.Tensor) -> torch.Tensor:
+        """Apply the element-wise post operations (BatchNorm, activation) to pre-activations."""
+        y = pre.reshape(pre.shape[0], *self.out_shape)
+        for op in self.post:
+            y = op(y)
+        return y.reshape(pre.shape[0], -1)
+
+
+def _module_device_dtype(module: nn.Module, default_dtype) -> tuple[torch.device, torch.dtype]:
+    for p in module.parameters():
+        return p.device, p.dtype
+    for b in module.buffers():
+        return b.device, (b.dtype if b.is_floating_point() else default_dtype)
+    return torch.device("cpu"), default_dtype
+
+
+def build_layer_map(
+    topology: Topology,
+    layer,
+    *,
+    in_layer=None,
+    in_range=None,
+    out_range=None,
+    activation=None,
+    device=None,
+    pilot_generator: torch.Generator | None = None,
+    structural_support: bool = True,
+) -> LayerMap:
+    """Resolve everything the EI measures need about the map ``in_layer -> layer``."""
+    if not isinstance(topology, Topology):
+        raise InfolensError(
+            "topology must come from infolens.topology_of(model, example_input), "
+            f"got {type(topology).__name__}."
+        )
+    info = topology[layer]
+    in_info = topology[in_layer] if in_layer is not None else info
+    if in_info.order > info.order:
+        raise InfolensError(
+            f"layer {info.path!r} runs before in_layer {in_info.path!r}; pass an in_layer that "
+            "comes earlier in the forward pass."
+        )
+    mod_device, dtype = _module_device_dtype(info.module, topology.input_dtype)
+    dev = torch.device(device) if device is not None else mod_device
+    if not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+
+    post = list(info.post)
+    if activation is not None:
+        act = activation_from(activation)
+        post = [p for p in post if not isinstance(p, Activation)] + [act]
+        out_act = act
+    else:
+        out_act = info.out_activation
+
+    if in_info is info:
+        module = info.module
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            y = module(x)
+            for op in post:
+                y = op(y)
+            return y
+    else:
+        fn = _replay_fn(topology, in_info, info, post)
+
+    lo_hi_in = _resolve_in_range(in_range, in_info)
+    lmap = LayerMap(
+        fn=fn,
+        layer=info,
+        in_layer=in_info,
+        in_shape=in_info.in_shape,
+        out_shape=info.out_shape,
+        in_range=lo_hi_in,
+        out_range=(0.0, 1.0),
+        post=post,
+        dtype=dtype,
+        device=dev,
+        support=None,
+    )
+    if out_range is not None:
+        lmap.out_range = check_range("out_range", out_range)
+    elif out_act is not None and out_act.range is not None:
+        lmap.out_range = out_act.range
+    else:
+        lmap.out_range = _infer_out_range(lmap, pilot_generator)
+    if structural_support and in_info is info and isinstance(info.module, _STRUCTURED):
+        lmap.support = _structural_support(info.module, info.in_shape, dev, dtype)
+    return lmap
+
+
+def _resolve_in_range(in_range, in_info: LayerInfo) -> tuple[float, float]:
+    if in_range is not None:
+        return check_range("in_range", in_range)
+    act = in_info.in_activation
+    if act is not None and act.range is not None and not in_info.in_through_batchnorm:
+        return act.range
+    obs = in_info.observed_in_range
+    if obs is None or not obs[0] < obs[1]:
+        raise InfolensError(
+            f"in_range of layer {in_info.path!r} cannot be inferred (no bounded activation feeds "
+            "it and the example input is constant); pass in_range=(low, high), e.g. (0, 1) for "
+            "pixel intensities."
+        )
+    warn_inferred_range(f"in_range of layer {in_info.path!r}", obs)
+    return obs
+
+
+def _infer_out_range(lmap: LayerMap, generator: torch.Generator | None) -> tuple[float, float]:
+    gen = generator
+    if gen is None:
+        gen = torch.Generator(device=lmap.device).manual_seed(0)
+    lo, hi = lmap.in_range
+    x = torch.rand((4096, *lmap.in_shape), generator=gen, dtype=lmap.dtype, device=lmap.device)
+    y = lmap.evaluate(x * (hi - lo) + lo, 1024)
+    ymin, ymax = float(y.min()), float(y.max())
+    if not ymin < ymax:
+        ymin, ymax = ymin - 0.5, ymax + 0.5
+    rng = (ymin, ymax)
+    warn_inferred_range(f"out_range of layer {lmap.layer.path!r} (no bounded activation)", rng)
+    return rng
+
+
+def _replay_fn(topology: Topology, in_info: LayerInfo, info: LayerInfo, post):
+    """Map in_layer's input to layer's output by running the model with in_layer's input
+    replaced. Inputs of the graph that bypass ``in_layer`` hold the values produced by an
+    all-zero model input."""
+    model = topology.model
+    base_shape = topology.input_shape[1:]
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        captured: list[torch.Tensor] = []
+
+        def pre(module, args):
+            return (x,)
+
+        def hook(module, args, output):
+            captured.append(output)
+            raise _Stop
+
+        h1 = in_info.module.register_forward_pre_hook(pre)
+        h2 = info.module.register_forward_hook(hook)
+        try:
+            base = torch.zeros((x.shape[0], *base_shape), dtype=topology.input_dtype, device=x.device)
+            model(base)
+        except _Stop:
+            pass
+        finally:
+            h1.remove()
+            h2.remove()
+        if not captured:
+            raise InfolensError(f"layer {info.path!r} did not run after in_layer {in_info.path!r}.")
+        y = captured[0]
+        for op in post:
+            y = op(y)
+        return y
+
+    return fn
+
+
+def _without_bias(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Linear):
+        return F.linear(x, module.weight)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return module._conv_forward(x, module.weight, None)
+    return module(x)
+
+
+def _structural_support(module, in_shape, device, dtype, block: int = 256):
+    """Pairs (A, B) such that output B depends on input A through nonzero weights.
+
+    Computed by pushing indicator inputs through the module with absolute weights and no
+    bias: exact for Linear, Conv (stride, padding, dilation, groups), average and max
+    pooling. Pairs outside the support are exactly independent (their MI is 0)."""
+    n_in = 1
+    for s in in_shape:
+        n_in *= int(s)
+    rows = []
+    with torch.no_grad():
+        for start in range(0, n_in, block):
+            stop = min(start + block, n_in)
+            eye = torch.zeros((stop - start, n_in), dtype=dtype, device=device)
+            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1
+            e = eye.reshape(stop - start, *in_shape)
+            if isinstance(module, nn.Linear):
+                out = F.linear(e, module.weight.abs())
+            elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                out = module._conv_forward(e, module.weight.abs(), None)
+            else:
+                out = module(e)
+            rows.append((out.reshape(stop - start, -1) != 0).cpu())
+    mask = torch.cat(rows)
+    if bool(mask.all()):
+        return None
+    return support_from_mask(mask)
+
+
+def affine_response(module: nn.Module, inputs: torch.Tensor, in_shape, dtype, device):
+    """Responses ``r_A = f(e_A) - f(0)`` of an affine module to unit inputs ``A`` (no bias),
+    and the offset ``f(0)``; shapes (len(inputs), n_out) and (n_out,)."""
+    n_in = 1
+    for s in in_shape:
+        n_in *= int(s)
+    with torch.no_grad():
+        eye = torch.zeros((inputs.numel(), n_in), dtype=dtype, device=device)
+        eye[torch.arange(inputs.numel()), inputs] = 1
+        resp = _without_bias(module, eye.reshape(-1, *in_shape)).reshape(inputs.numel(), -1)
+        f0 = module(torch.zeros((1, *in_shape), dtype=dtype, device=device)).reshape(-1)
+    return resp, f0
