@@ -412,3 +412,36 @@ def test_capture_flattens_and_removes_hooks():
     with pytest.raises(RuntimeError), capture(model, "1"):
         raise RuntimeError("boom")
     assert not model[1]._forward_hooks
+
+
+@pytest.mark.parametrize("cache_memory", [None, "1MiB", 2**20 + 1])
+def test_measure_model_feature_cache_gives_the_same_result(cache_memory):
+    # 300 samples x (16 + 6) float32 features ~ 26 kB: "1MiB" caches, None runs two sweeps.
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 6))
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(300, 8, generator=g), torch.arange(300) % 4
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    res = measure_nc1(model, loader, ["0", "2"], num_classes=4, cache_memory=cache_memory)
+    with torch.no_grad():
+        pre = model[0](x)  # the Linear output, before the in-place ReLU overwrites it
+        out = model[2](torch.relu(pre))
+    assert rel_err(res["0"]["nc1"], dense_nc1(pre, y)[0]) < 1e-6
+    assert rel_err(res["2"]["nc1"], dense_nc1(out, y)[0]) < 1e-6
+
+
+def test_measure_model_runs_a_second_sweep_when_the_cache_overflows():
+    calls = []
+    model = nn.Sequential(nn.Linear(8, 4000))
+    model.register_forward_hook(lambda *_: calls.append(1))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(200, 8, generator=g), torch.arange(200) % 2
+    loader = DataLoader(TensorDataset(x, y), batch_size=50)
+    # the hooked features (4000 float32 per sample) exceed 1 MiB after ~66 samples
+    small = measure_nc1(model, loader, ["0"], num_classes=2, cache_memory="1MiB")
+    assert len(calls) == 8  # two sweeps of 4 batches
+    calls.clear()
+    measure_nc1(model, loader, ["0"], num_classes=2, cache_memory="64MiB")
+    assert len(calls) == 4  # one sweep, pass 2 replayed from the cache
+    with torch.no_grad():
+        assert rel_err(small["0"]["nc1"], dense_nc1(model(x), y)[0]) < 1e-6

@@ -39,6 +39,7 @@ from infolens._validation import (
     check_choice,
     check_finite,
     check_positive_int,
+    parse_memory,
 )
 from infolens.nn.capture import capture
 from infolens.nn.paths import module_path
@@ -637,15 +638,21 @@ def measure_nc1(
     *,
     rel_eig_tol: float = 1e-5,
     device: torch.device | str | None = None,
+    cache_memory: int | str | None = "1GiB",
 ) -> dict[str, dict]:
     """NC1 of a model's layers over a dataloader, both passes on the same frozen model.
 
-    Runs the model in ``eval()`` mode under ``torch.inference_mode()`` twice over ``dataloader``
+    Runs the model in ``eval()`` mode under ``torch.inference_mode()`` over ``dataloader``
     (pass 1: class sums; pass 2: within-class projections), hooking the modules at ``layers``
     (dotted module paths; outputs flattened to ``(batch, D)``). The training mode of the model is
     restored afterwards. The dataloader must yield the same samples in both passes and no
     random augmentation. Returns ``{layer: {"nc1", "nc1_trace", "rank", "n", "num_classes"}}``
     with ``nc1 = tr(Σ_W Σ_B⁺)/C`` and ``nc1_trace = tr(Σ_W Σ_B⁺)`` (dimensionless).
+
+    ``cache_memory``: while the hooked features of pass 1 fit in this many bytes (e.g.
+    ``"1GiB"``, kept on the model's device), they are kept and replayed in pass 2 instead of
+    running the model a second time; the result is identical because the model is frozen.
+    ``None`` or ``0`` always runs the second forward sweep.
     """
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
@@ -653,6 +660,7 @@ def measure_nc1(
         layer if isinstance(layer, str) else module_path(model, layer) for layer in layers
     ]
     metric = NC1(num_classes, rel_eig_tol=rel_eig_tol)
+    budget = 0 if not cache_memory else parse_memory(cache_memory, default=2**30)
     if device is None:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -661,7 +669,8 @@ def measure_nc1(
     model.eval()
     try:
         with torch.inference_mode(), capture(model, layers) as feats:
-            for phase in ("first", "second"):
+
+            def forward_passes():
                 seen = False
                 for batch in dataloader:
                     x, y = _split_batch(batch)
@@ -673,12 +682,24 @@ def measure_nc1(
                             f"layer(s) {missing} did not run during the forward pass; pass "
                             "modules that the model's forward calls."
                         )
-                    metric.update(dict(feats), y)
                     seen = True
+                    yield dict(feats), y
                 if not seen:
                     raise InfolensError("the dataloader yielded no batches; pass a non-empty dataloader.")
-                if phase == "first":
-                    metric.finish_first_pass()
+
+            cache: list | None = [] if budget else None
+            cached_bytes = 0
+            for batch_feats, y in forward_passes():
+                metric.update(batch_feats, y)
+                if cache is not None:
+                    cached_bytes += sum(f.numel() * f.element_size() for f in batch_feats.values())
+                    if cached_bytes <= budget:
+                        cache.append((batch_feats, y))
+                    else:
+                        cache = None  # does not fit: run the model again in pass 2
+            metric.finish_first_pass()
+            for batch_feats, y in cache if cache is not None else forward_passes():
+                metric.update(batch_feats, y)
     finally:
         model.train(was_training)
     return metric.compute()

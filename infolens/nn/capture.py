@@ -36,6 +36,7 @@ def capture(
     *,
     flatten: bool = True,
     detach: bool = True,
+    clone: bool = True,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of the modules at ``layers`` while the block runs.
 
@@ -49,6 +50,9 @@ def capture(
         Reshape each output to ``(batch, D)`` with ``D`` the product of the non-batch dims.
     detach:
         Store detached tensors (no autograd graph is kept alive).
+    clone:
+        Store a copy, so that a later in-place operation of the model (``ReLU(inplace=True)``)
+        cannot change the recorded output.
 
     Yields
     ------
@@ -85,7 +89,7 @@ def capture(
                 out = out.detach()
             if flatten:
                 out = out.reshape(out.shape[0], -1) if out.dim() > 0 else out.reshape(1, 1)
-            store[path] = out
+            store[path] = out.clone() if clone else out
 
         return hook
 
