@@ -37,7 +37,6 @@ from torch import nn
 from infolens._validation import (
     InfolensError,
     check_choice,
-    check_finite,
     check_positive_int,
     parse_memory,
 )
@@ -57,9 +56,33 @@ AllReduce = Callable[[torch.Tensor], Any]
 # --------------------------------------------------------------------------------------
 
 
-def _update_first(class_sums: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> None:
-    """Pass 1, in place: ``class_sums[c] += Σ_{y_i=c} h_i`` (counts: :func:`_update_counts`)."""
-    class_sums.index_add_(0, labels, features.to(class_sums.dtype))
+def _raise_non_finite(layer: str) -> None:
+    raise InfolensError(
+        f"layer {layer!r} produced non-finite features (NaN or inf); check the weights and inputs "
+        "of this layer (e.g. exploding activations or a division by zero)."
+    )
+
+
+def _update_first(
+    class_sums: dict[str, torch.Tensor],
+    class_counts: torch.Tensor,
+    features: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+) -> None:
+    """Pass 1, in place: ``class_sums[layer][c] += Σ_{y_i=c} h_i`` and ``class_counts[c] += n_c``.
+
+    Finiteness is checked on each batch's class sums (C×D, cheaper than the B×D features): a NaN
+    or inf feature always makes its class sum non-finite. On error no state is changed.
+    """
+    batches = {}
+    for name, f in features.items():
+        sums = class_sums[name]
+        batches[name] = torch.zeros_like(sums).index_add_(0, labels, f.to(sums.dtype))
+        if not bool(torch.isfinite(batches[name]).all()):
+            _raise_non_finite(name)
+    for name, batch in batches.items():
+        class_sums[name] += batch
+    _update_counts(class_counts, labels)
 
 
 def _update_counts(class_counts: torch.Tensor, labels: torch.Tensor) -> None:
@@ -119,11 +142,27 @@ def _projection(
 
 
 def _update_second(
-    q: torch.Tensor, projection: _Projection, features: torch.Tensor, labels: torch.Tensor
+    q: dict[str, torch.Tensor],
+    class_counts_pass2: torch.Tensor,
+    projections: Mapping[str, _Projection],
+    features: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
 ) -> None:
-    """Pass 2, in place: ``q += Σ_i ‖(h_i − μ_{y_i})ᵀ P‖²``."""
-    z = features.to(projection.proj.dtype) @ projection.proj - projection.mean_proj[labels]
-    q += (z * z).sum().to(q.dtype)
+    """Pass 2, in place: ``q[layer] += Σ_i ‖(h_i − μ_{y_i})ᵀ P‖²`` and the pass-2 class counts.
+
+    Non-finite features raise (they make the batch's contribution non-finite); on error no state
+    is changed.
+    """
+    contributions = {}
+    for name, f in features.items():
+        proj = projections[name]
+        z = f.to(proj.proj.dtype) @ proj.proj - proj.mean_proj[labels]
+        contributions[name] = (z * z).sum()
+        if not bool(torch.isfinite(contributions[name])):
+            _raise_non_finite(name)
+    for name, value in contributions.items():
+        q[name] += value.to(q[name].dtype)
+    _update_counts(class_counts_pass2, labels)
 
 
 def _compute(q: torch.Tensor, n: int, num_present: int, projection: _Projection, layer: str) -> dict:
@@ -185,9 +224,7 @@ def _flatten_features(name: str, features: object) -> torch.Tensor:
         )
     if features.dim() == 0:
         raise InfolensError(f"features of layer {name!r} must have a batch dimension, got a scalar.")
-    flat = features.detach().reshape(features.shape[0], -1)
-    check_finite(f"layer {name!r}", flat)
-    return flat
+    return features.detach().reshape(features.shape[0], -1)
 
 
 def _as_layer_dict(features: torch.Tensor | Mapping[str, torch.Tensor]) -> tuple[dict, bool]:
@@ -357,14 +394,11 @@ class NC1:
             self._init_states(feats, single)
         self._check_layers(feats, single)
         labels = labels.to(self.class_counts.device)
+        feats = {name: f.to(self.class_counts.device) for name, f in feats.items()}
         if self.phase == "first":
-            _update_counts(self.class_counts, labels)
-            for name, f in feats.items():
-                _update_first(self.class_sums[name], f.to(self.class_counts.device), labels)
+            _update_first(self.class_sums, self.class_counts, feats, labels)
         else:
-            _update_counts(self.class_counts_pass2, labels)
-            for name, f in feats.items():
-                _update_second(self.q[name], self._projections[name], f.to(self.class_counts.device), labels)
+            _update_second(self.q, self.class_counts_pass2, self._projections, feats, labels)
 
     def _check_layers(self, feats: dict[str, torch.Tensor], single: bool) -> None:
         if single != self._single or set(feats) != set(self.class_sums):
@@ -585,18 +619,18 @@ def nc1(
         num_classes = int(labels.max()) + 1
     labels = labels.to(next(iter(feats.values())).device)
     counts = torch.zeros(num_classes, dtype=torch.int64, device=labels.device)
-    _update_counts(counts, labels)
+    sums = {
+        name: torch.zeros(num_classes, f.shape[1], dtype=torch.float64, device=f.device)
+        for name, f in feats.items()
+    }
+    _update_first(sums, counts, feats, labels)
     num_present = _present_classes(counts, warn_absent=warn_absent)
-    sums = {}
-    for name, f in feats.items():
-        sums[name] = torch.zeros(num_classes, f.shape[1], dtype=torch.float64, device=f.device)
-        _update_first(sums[name], f, labels)
     projections = _projection(sums, counts, tol)
+    q = {name: torch.zeros((), dtype=torch.float64, device=f.device) for name, f in feats.items()}
+    _update_second(q, torch.zeros_like(counts), projections, feats, labels)
     out: dict[str, float] = {}
-    for name, f in feats.items():
-        q = torch.zeros((), dtype=torch.float64, device=f.device)
-        _update_second(q, projections[name], f, labels)
-        rec = _compute(q, n, num_present, projections[name], name)
+    for name in feats:
+        rec = _compute(q[name], n, num_present, projections[name], name)
         out[name] = rec["nc1"] if scale == "papyan" else rec["nc1_trace"]
     return out[_SINGLE] if single else out
 
