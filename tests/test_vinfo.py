@@ -326,3 +326,27 @@ def test_value_uses_the_empirical_entropy_not_log2_c():
     assert digits.entropy.tolist() == pytest.approx([WORKED_H_N0, WORKED_H_N1], abs=1e-4)
     minimality = df[df.kind == "minimality"].iloc[0]
     assert minimality.entropy == pytest.approx(WORKED_H_N0 + WORKED_H_N1, abs=1e-4)
+
+
+def test_sufficiency_head_is_read_out_at_its_own_budget():
+    x, y = blobs(80, seed=0)
+    kwargs = {"lr": 0.05, "batch_size": 20, "epochs": 2, "seed": 4}
+    short = decodable_information(linear_model(), "enc", (x, y), **kwargs)
+    long = decodable_information(linear_model(), "enc", (x, y), minimality_epochs=6, **kwargs)
+    assert value(long, "sufficiency", "train") == pytest.approx(
+        value(short, "sufficiency", "train"), rel=1e-6
+    )  # the heads are independent: training the digit heads longer does not touch it
+    assert value(long, "minimality", "train") != value(short, "minimality", "train")
+    assert long.set_index("kind").epochs.to_dict() == {"sufficiency": 2, "minimality": 6}
+
+
+def test_datasets_and_dataloaders_are_accepted():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = blobs(60, seed=0)
+    kwargs = {"lr": 0.05, "batch_size": 20, "epochs": 2}
+    ref = decodable_information(linear_model(), "enc", (x, y), **kwargs)
+    ds = TensorDataset(x, y)
+    for data in (ds, DataLoader(ds, batch_size=7)):
+        df = decodable_information(linear_model(), "enc", data, **kwargs)
+        pd.testing.assert_frame_equal(df, ref)
