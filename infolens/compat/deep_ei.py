@@ -11,7 +11,11 @@ configuration of infolens's engine rather than a second implementation:
 - default ranges from the activations: Sigmoid (0, 1), Tanh (−1, 1), ReLU (0, 10),
   anything else (−10, 10);
 - noise from torch's global generator, batch by batch, so with ``torch.manual_seed`` the
-  numbers equal deep-ei's on the CPU.
+  numbers equal deep-ei's on the CPU;
+- a lone Linear/Conv layer is evaluated in float64 and rounded once to float32, so the
+  outputs are the correctly rounded values whatever the BLAS's float32 summation order
+  (deep-ei's own numbers move by one sample on a bin edge between BLAS code paths; the
+  reference values were recorded on a path that rounds correctly).
 
 Differences, all fixes of deep-ei defects: it installs and runs; pairs whose samples are
 all out of range give 0 with a warning instead of crashing; forward errors are raised,
@@ -102,7 +106,7 @@ def _setup(layer, topology, **kw):
         progress=False, out_of_range="drop", null=False,
         max_samples=kw.pop("max_samples", _ei.DEFAULT_MAX_SAMPLES),
         widen=_DELTA, vector_binning="deep_ei", structural_support=False,
-        range_defaults=_defaults, **kw,
+        range_defaults=_defaults, float64_affine=True, **kw,
     )
 
 

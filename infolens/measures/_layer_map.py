@@ -100,6 +100,7 @@ def build_layer_map(
     device=None,
     pilot_generator: torch.Generator | None = None,
     structural_support: bool = True,
+    float64_affine: bool = False,
 ) -> LayerMap:
     """Resolve everything the EI measures need about the map ``in_layer -> layer``."""
     if not isinstance(topology, Topology):
@@ -129,9 +130,10 @@ def build_layer_map(
 
     if in_info is info:
         module = info.module
+        run = _float64_affine(module) if float64_affine else module
 
         def fn(x: torch.Tensor) -> torch.Tensor:
-            y = module(x)
+            y = run(x)
             for op in post:
                 y = op(y)
             return y
@@ -230,6 +232,22 @@ def _replay_fn(topology: Topology, in_info: LayerInfo, info: LayerInfo, post):
         return y
 
     return fn
+
+
+def _float64_affine(module: nn.Module):
+    """Evaluate Linear/Conv in float64 and round once to the input dtype: outputs that do not
+    depend on the BLAS's float32 summation order (other modules run as they are)."""
+    if isinstance(module, nn.Linear):
+        def run(x):
+            b = module.bias.double() if module.bias is not None else None
+            return F.linear(x.double(), module.weight.double(), b).to(x.dtype)
+        return run
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        def run(x):
+            b = module.bias.double() if module.bias is not None else None
+            return module._conv_forward(x.double(), module.weight.double(), b).to(x.dtype)
+        return run
+    return module
 
 
 def _without_bias(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

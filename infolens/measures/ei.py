@@ -160,17 +160,32 @@ class _Noise:
         return (hi - lo) * u + lo
 
 
+NULL_BLOCK = 1000
+
+
 def _chunk_rows(lmap: LayerMap, cfg: _Config, batch_size: int, width: int | None = None) -> int:
+    """Rows per chunk: bounded by max_memory, a multiple of the batch size and, with the
+    shuffle null, of NULL_BLOCK (so the null does not depend on the chunking)."""
     width = (lmap.n_in + lmap.n_out) if width is None else width
     per_row = 24 * max(width, 1)
-    rows = max(batch_size, (cfg.max_memory // 4) // per_row)
-    rows = min(rows, 1 << 16)
-    return max(batch_size, rows - rows % batch_size)
+    step = math.lcm(batch_size, NULL_BLOCK) if cfg.null else batch_size
+    rows = min((cfg.max_memory // 4) // per_row, 1 << 16)
+    return max(step, rows - rows % step)
 
 
 def _null_generator(cfg: _Config, device: torch.device) -> torch.Generator:
     seed = 0x5EED if cfg.seed is None else cfg.seed + 0x5EED
     return torch.Generator(device=device).manual_seed(seed)
+
+
+def _null_perm(count: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Permute outputs within consecutive blocks of NULL_BLOCK samples of the stream: the
+    same permutation whatever the chunk size (chunks start on block boundaries)."""
+    parts = [
+        torch.randperm(min(NULL_BLOCK, count - i), generator=gen, device=device) + i
+        for i in range(0, count, NULL_BLOCK)
+    ]
+    return torch.cat(parts)
 
 
 def _warn_pairs(lmap: LayerMap, in_range_counts: torch.Tensor) -> None:
@@ -268,7 +283,7 @@ class _PairwiseEstimator:
                 self.out_of_range += oor
             perm = None
             if self.cfg.null:
-                perm = torch.randperm(c, generator=self.null_gen, device=lmap.device)
+                perm = _null_perm(c, self.null_gen, lmap.device)
             for (a0, a1), (cnt, null) in zip(blocks, counters_for):
                 xb = xc[:, a0:a1]
                 cnt.update(xb, yc)
@@ -332,7 +347,7 @@ def _setup(
     layer, topology, *, in_layer, in_range, in_bins, out_range, out_bins, activation, device,
     estimator, seed, generator, max_memory, progress, out_of_range, null, batch_size, max_samples,
     backend="auto", widen=0.0, vector_binning="equal_width", structural_support=True,
-    range_defaults=None,
+    range_defaults=None, float64_affine=False,
 ):
     in_bins = check_positive_int("in_bins", in_bins, minimum=2)
     out_bins = check_positive_int("out_bins", out_bins, minimum=2)
@@ -357,7 +372,7 @@ def _setup(
     lmap = build_layer_map(
         topology, layer, in_layer=in_layer, in_range=in_range, out_range=out_range,
         activation=activation, device=device, pilot_generator=None if device else pilot,
-        structural_support=structural_support,
+        structural_support=structural_support, float64_affine=float64_affine,
     )
     gen = _make_generator(seed, generator, lmap.device)
     return lmap, cfg, _Noise(lmap, gen, batch_size), in_bins, out_bins
@@ -648,7 +663,7 @@ def _sensitivity_counts(lmap: LayerMap, cfg: _Config, noise: _Noise, in_bins, ou
                     oor += int(yo.sum())
                     cnt.update_input(a - a0, xc, yc)
                     if ncnt is not None:
-                        perm = torch.randperm(c, generator=null_gen, device=lmap.device)
+                        perm = _null_perm(c, null_gen, lmap.device)
                         ncnt.update_input(a - a0, xc, yc[perm])
                     remaining -= c
                 bar.advance(task)
@@ -774,7 +789,7 @@ class _VectorEstimator:
             y = self.lmap.evaluate(x, self.noise.batch_size)
             xc, yc, valid, oor = self._codes(x.reshape(c, -1), y)
             self.out_of_range += oor
-            perm = torch.randperm(c, generator=self.null_gen, device=self.lmap.device) if self.cfg.null else None
+            perm = _null_perm(c, self.null_gen, self.lmap.device) if self.cfg.null else None
             for (gin, gout), (vm, nm) in zip(self.groups, self.counters):
                 xs = xc if gin is None else xc[:, list(gin)]
                 ys = yc if gout is None else yc[:, list(gout)]
@@ -944,7 +959,7 @@ def _vector_and_pairwise(lmap, cfg, noise, in_bins, out_bins, samples, vector_cf
         vm, vnm = vec.counters[0]
         vm.update(vxc, vyc, valid)
         if cfg.null:
-            perm = torch.randperm(c, generator=pair.null_gen, device=lmap.device)
+            perm = _null_perm(c, pair.null_gen, lmap.device)
             ncnt.update(xc, yc[perm])
             vnm.update(vxc, vyc[perm], valid[perm] & valid)
         remaining -= c

@@ -409,8 +409,8 @@ def decodable_information(
     For split point ``l``, ``Z = f^{l:1}(X)`` is the output of the frozen encoder (the model up to
     and including child ``split_at``, in ``eval()`` mode, run once over each split). Decoders are
     freshly re-initialised copies of the rest of the network, trained with AdamW on ``Z`` from
-    ``data`` (the fit split) and evaluated, in eval mode with their final weights, on each split of
-    ``eval_data``. For each head, ``I = H_emp(T) − CE/ln 2`` bits, with ``CE`` the mean
+    ``data`` (the fit split) and evaluated, in eval mode with their weights at the end of their
+    epoch budget, on each split of ``eval_data``. For each head, ``I = H_emp(T) − CE/ln 2`` bits, with ``CE`` the mean
     cross-entropy (nats) on the evaluation split and ``H_emp(T)`` the empirical entropy (bits) of
     the head's targets there.
 
@@ -451,6 +451,16 @@ def decodable_information(
     pandas.DataFrame with columns ``split_at, kind, fit_split, eval_split, value`` (bits),
     ``probe_loss`` (CE in nats, reduced over digits like ``value``), ``entropy`` (bits, reduced
     likewise), ``epochs``, ``n_heads``, ``digit``, ``permutation``.
+
+    Example
+    -------
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x, y = torch.randn(90, 2), torch.arange(90) % 3
+    >>> df = decodable_information(model, "1", (x, y), epochs=2, batch_size=30)
+    >>> df[["split_at", "kind", "eval_split", "n_heads"]].values.tolist()
+    [['1', 'sufficiency', 'train', 1], ['1', 'minimality', 'train', 4]]
     """
     epochs = check_positive_int("epochs", epochs, minimum=1)
     minimality_epochs = (
@@ -463,7 +473,10 @@ def decodable_information(
     digit_reduction = check_choice("digit_reduction", digit_reduction, _REDUCTIONS)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise InfolensError(f"lr must be a positive number, got {lr!r}.")
-    points = [split_at] if isinstance(split_at, str) else list(split_at)
+    if isinstance(split_at, str) or not isinstance(split_at, Sequence):
+        points = [split_at]
+    else:
+        points = list(split_at)
     valid = split_points(model)
     for point in points:
         _split(model, point)  # validates every split point before any work
