@@ -279,7 +279,8 @@ def _split(model: nn.Sequential, split_at: str) -> tuple[nn.Module, nn.Module]:
     if not isinstance(split_at, str) or split_at not in valid:
         shown = ", ".join(repr(v) for v in valid)
         raise InfolensError(
-            f"split_at={split_at!r} is not a split point of the model; valid split points: {shown}."
+            f"split_at={split_at!r} is not a split point of the model; valid split points: {shown} "
+            "(top-level child names, as strings)."
         )
     if split_at == INPUT:
         return nn.Sequential(), model
@@ -364,20 +365,20 @@ def _batches(data: Data, batch_size: int, arg: str) -> Iterable:
     )
 
 
-@torch.inference_mode()
 def _encode(encoder: nn.Module, data: Data, batch_size: int, device: torch.device, arg: str):
     """Run the frozen encoder over ``data`` once; returns (Z, y) with Z of shape (N, ...)."""
     zs, ys = [], []
-    for batch in _batches(data, batch_size, arg):
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise InfolensError(f"{arg}: each batch must be (inputs, labels, ...).")
-        x, y = batch[0], batch[1]
-        zs.append(encoder(x.to(device)))
-        ys.append(torch.as_tensor(y).to(device))
+    with torch.inference_mode():
+        for batch in _batches(data, batch_size, arg):
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise InfolensError(f"{arg}: each batch must be (inputs, labels, ...).")
+            x, y = batch[0], batch[1]
+            zs.append(encoder(x.to(device)))
+            ys.append(torch.as_tensor(y).to(device))
     if not zs:
         raise InfolensError(f"{arg} holds no samples; pass a non-empty split.")
-    z = torch.cat(zs).clone()  # a normal tensor, usable outside inference mode
-    return z, torch.cat(ys).clone()
+    # concatenated outside inference mode: normal tensors, usable as inputs to training
+    return torch.cat(zs), torch.cat(ys)
 
 
 # --------------------------------------------------------------------------------------
@@ -410,9 +411,9 @@ def decodable_information(
     and including child ``split_at``, in ``eval()`` mode, run once over each split). Decoders are
     freshly re-initialised copies of the rest of the network, trained with AdamW on ``Z`` from
     ``data`` (the fit split) and evaluated, in eval mode with their weights at the end of their
-    epoch budget, on each split of ``eval_data``. For each head, ``I = H_emp(T) − CE/ln 2`` bits, with ``CE`` the mean
-    cross-entropy (nats) on the evaluation split and ``H_emp(T)`` the empirical entropy (bits) of
-    the head's targets there.
+    epoch budget, on each split of ``eval_data``. For each head, ``I = H_emp(T) − CE/ln 2`` bits,
+    with ``CE`` the mean cross-entropy (nats) on the evaluation split and ``H_emp(T)`` the
+    empirical entropy (bits) of the head's targets there.
 
     * ``kind="sufficiency"``: ``I_𝒱(Z → Y)``, one head on the labels (trained ``epochs`` epochs).
     * ``kind="minimality"``: ``Σ_d I_𝒱(Z → Ñ_d)`` (``digit_reduction="sum"``, Dubois) or the mean
