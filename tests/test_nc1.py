@@ -182,6 +182,28 @@ def test_merging_two_accumulators_equals_one_over_union():
     assert rel_err(merged["nc1"], single["nc1"]) < 1e-12
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(6, 50),
+    c=st.integers(2, 4),
+    seed=st.integers(0, 2**16),
+    cut1=st.floats(0, 1),
+    cut2=st.floats(0, 1),
+)
+def test_merging_equals_the_union_for_any_split_of_the_data(n, c, seed, cut1, cut2):
+    h, y = make_data(n, 4, c, seed)
+    a, b = split_metrics(h, y, c, round(cut1 * n))
+    a.merge(b).finish_first_pass()
+    other = NC1(num_classes=c)
+    other.load_state_dict(a.state_dict())
+    k = round(cut2 * n)
+    a.update(h[:k], y[:k])
+    other.update(h[k:], y[k:])
+    merged = a.merge(other).compute()
+    assert merged["nc1"] == pytest.approx(nc1(h, y), rel=1e-10, abs=1e-12)
+    assert merged["n"] == n
+
+
 def test_merge_refuses_mismatched_pass1_states_and_phases():
     h, y = make_data(50, 3, 2, seed=0)
     a, b = split_metrics(h, y, 2, 25)

@@ -224,7 +224,7 @@ def _flatten_features(name: str, features: object) -> torch.Tensor:
         )
     if features.dim() == 0:
         raise InfolensError(f"features of layer {name!r} must have a batch dimension, got a scalar.")
-    return features.detach().reshape(features.shape[0], -1)
+    return features.detach().reshape(features.shape[0], math.prod(features.shape[1:]))
 
 
 def _as_layer_dict(features: torch.Tensor | Mapping[str, torch.Tensor]) -> tuple[dict, bool]:

@@ -7,6 +7,7 @@ Hooks are removed in ``finally``, so an exception inside the block leaves the mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -88,7 +89,11 @@ def capture(
             if detach:
                 out = out.detach()
             if flatten:
-                out = out.reshape(out.shape[0], -1) if out.dim() > 0 else out.reshape(1, 1)
+                out = (
+                    out.reshape(out.shape[0], math.prod(out.shape[1:]))
+                    if out.dim() > 0
+                    else out.reshape(1, 1)
+                )
             store[path] = out.clone() if clone else out
 
         return hook
