@@ -294,8 +294,9 @@ class NC1:
     ``all_reduce=torch.distributed.all_reduce`` to :meth:`finish_first_pass` (reduces the
     pass-1 states in place, so every rank builds the same projector) and to :meth:`compute`
     (reduces copies of the pass-2 states, so ``compute`` can be called repeatedly). Every
-    rank must have seen at least one batch (``D`` is inferred then), and a distributed
-    sampler must not pad shards with repeated samples. :meth:`state_dict` /
+    rank must have called :meth:`update` at least once (``D`` is inferred then; an empty
+    ``(0, D)`` batch is a valid update), and a distributed sampler must not pad shards with
+    repeated samples. :meth:`state_dict` /
     :meth:`load_state_dict` save and restore the states and the phase.
 
     Parameters
