@@ -77,7 +77,8 @@ def test_onehot_backend_equals_numba_backend():
     top = infolens.topology_of(mlp(), torch.zeros(1, 6))
     a = infolens.ei_parts_matrix("0", top, samples=5_000, seed=0, backend="numba", **KW)
     b = infolens.ei_parts_matrix("0", top, samples=5_000, seed=0, backend="onehot", **KW)
-    assert torch.equal(a.matrix, b.matrix)
+    # identical counts; MI from the compiled CPU kernel vs the torch formula (rounding only)
+    assert torch.allclose(a.matrix, b.matrix, rtol=0, atol=1e-13)
 
 
 def test_adaptive_mode_is_incremental_and_equals_fixed_samples():

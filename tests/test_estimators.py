@@ -91,7 +91,7 @@ def _brute_counts(x, y, bx, by, pairs):
             if xa >= 0 and yb >= 0:
                 t[xa, yb] += 1
         out.append(t)
-    return np.stack(out)
+    return np.stack(out) if out else np.zeros((0, bx, by), dtype=np.int64)
 
 
 @settings(max_examples=25, deadline=None)
@@ -169,3 +169,36 @@ def test_vector_mi_respects_valid_mask():
     vm.update(x, y, valid=torch.tensor([True, True, False, False]))
     assert vm.n_samples == 2
     assert vm.mutual_information() == pytest.approx(1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(-1.5, 2.5, width=32), st.just(float("nan"))), min_size=1, max_size=300),
+    st.integers(1, 3), st.integers(2, 40), st.sampled_from(["drop", "clip"]),
+    st.sampled_from([0.0, 1e-6]), st.booleans(),
+)
+def test_compiled_transposed_binning_equals_bin_codes(values, k, bins, policy, widen, per_var):
+    from infolens.estimators.binning import bin_codes_transposed
+
+    x = torch.tensor(values, dtype=torch.float32)[: (len(values) // k) * k].reshape(-1, k)
+    low = torch.linspace(-1.0, 0.0, k) if per_var else -1.0
+    high = torch.linspace(1.0, 2.0, k) if per_var else 2.0
+    codes, oor = bin_codes(x, low, high, bins, policy=policy, widen=widen)
+    codesT, oorT = bin_codes_transposed(x, low, high, bins, policy=policy, widen=widen)
+    assert torch.equal(codesT, codes.T)
+    assert oorT.tolist() == oor.sum(dim=0).tolist()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(2, 7), st.integers(2, 7), st.integers(0, 10**6),
+       st.sampled_from(["plugin", "miller_madow"]), st.floats(0.0, 0.9))
+def test_compiled_mi_equals_the_torch_formula(n_pairs, bx, by, seed, estimator, sparsity):
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, 20, (n_pairs, bx, by), generator=g, dtype=torch.int32)
+    counts[torch.rand(counts.shape, generator=g) < sparsity] = 0
+    pc = PairwiseCounts(n_pairs, 1, bx, by, backend="numba")
+    pc.counts = counts
+    ours = pc.mutual_information(estimator=estimator)
+    ref = mutual_information_from_joint(counts, estimator=estimator)
+    assert torch.allclose(ours, ref, atol=1e-12)
+    assert torch.equal(pc._mi_and_totals(False)[1], counts.sum(dim=(1, 2)).long())

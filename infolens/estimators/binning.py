@@ -93,6 +93,41 @@ def bin_codes(
     return codes, ~inside
 
 
+def bin_codes_transposed(
+    x: torch.Tensor,
+    low: float | torch.Tensor,
+    high: float | torch.Tensor,
+    bins: int,
+    *,
+    policy: str = "drop",
+    widen: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`bin_codes` of a 2-D ``x`` (N, k), returned transposed as (k, N) int16 codes,
+    with the number of out-of-range values per variable (k,) int64.
+
+    On the CPU a compiled kernel writes the transposed codes directly (the layout the
+    counting kernel reads); elsewhere this is ``bin_codes(x).T``.
+    """
+    if x.device.type != "cpu" or x.dim() != 2:
+        codes, oor = bin_codes(x, low, high, bins, policy=policy, widen=widen)
+        return codes.T.contiguous(), oor.sum(dim=0)
+    from infolens.estimators._kernels import bin_transposed
+
+    k = x.shape[1]
+    lo = torch.as_tensor(low, dtype=torch.float64).expand(k) - widen
+    hi = torch.as_tensor(high, dtype=torch.float64).expand(k) + widen
+    xc = x.contiguous()
+    if xc.dtype not in (torch.float32, torch.float64):
+        xc = xc.double()
+    out = torch.empty((k, x.shape[0]), dtype=torch.int16)
+    oor = torch.zeros(((x.shape[0] + 4095) // 4096, k), dtype=torch.int64)
+    bin_transposed(
+        xc.numpy(), lo.contiguous().numpy(), hi.contiguous().numpy(), int(bins),
+        policy == "clip", widen == 0.0, out.numpy(), oor.numpy(),
+    )
+    return out, oor.sum(dim=0)
+
+
 def _as_edge(edge: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
     if isinstance(edge, torch.Tensor):
         return edge.to(device=like.device, dtype=torch.float64)

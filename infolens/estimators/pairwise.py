@@ -17,6 +17,8 @@ Backends:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from infolens._validation import InfolensError, check_choice
@@ -133,6 +135,28 @@ class PairwiseCounts:
                 self._update_onehot(x_codes[start:stop], y_codes[start:stop])
         self.n_samples += n
 
+    def update_transposed(self, xcT: torch.Tensor, ycT: torch.Tensor) -> None:
+        """:meth:`update` with codes given transposed: ``xcT`` (n_in, N), ``ycT`` (n_out, N)."""
+        if self.backend != "numba":
+            self.update(xcT.T, ycT.T)
+            return
+        if xcT.shape[0] != self.n_in or ycT.shape[0] != self.n_out or xcT.shape[1] != ycT.shape[1]:
+            raise InfolensError(
+                f"transposed codes of shape {tuple(xcT.shape)} and {tuple(ycT.shape)} do not "
+                f"match the engine's ({self.n_in} inputs, {self.n_out} outputs)."
+            )
+        n = int(xcT.shape[1])
+        if self.n_samples + n > _INT32_SAFE and self.counts.dtype == torch.int32:
+            self.counts = self.counts.to(torch.int64)
+        if n and self.n_pairs:
+            from infolens.estimators._kernels import count_pairs
+
+            count_pairs(
+                xcT.to(torch.int16).contiguous().numpy(), ycT.to(torch.int16).contiguous().numpy(),
+                self.indptr.numpy(), self.indices.numpy(), self.counts.numpy(),
+            )
+        self.n_samples += n
+
     def update_input(self, a: int, x_codes: torch.Tensor, y_codes: torch.Tensor) -> None:
         """Add samples for the pairs of input ``a`` only: ``x_codes`` (N,), ``y_codes``
         (N, n_out). Used when every input has its own samples (sensitivity)."""
@@ -183,8 +207,23 @@ class PairwiseCounts:
         self.counts += add.round().to(self.counts.dtype)
 
     def mutual_information(self, *, estimator: str = "plugin", base: float = 2.0) -> torch.Tensor:
-        """Mutual information of every pair, shape ``(n_pairs,)``, float64 (bits by default)."""
-        return mutual_information_from_joint(self.counts, estimator=estimator, base=base)
+        """Mutual information of every pair, shape ``(n_pairs,)``, float64 (bits by default).
+
+        On the CPU a compiled kernel that skips empty cells computes the same definition as
+        :func:`~infolens.estimators.entropy.mutual_information_from_joint`."""
+        check_choice("estimator", estimator, ("plugin", "miller_madow"))
+        if self.backend != "numba":
+            return mutual_information_from_joint(self.counts, estimator=estimator, base=base)
+        return self._mi_and_totals(estimator == "miller_madow")[0] / math.log(base)
+
+    def _mi_and_totals(self, miller_madow: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        from infolens.estimators._kernels import mi_from_counts
+
+        out = torch.empty(self.n_pairs, dtype=torch.float64)
+        totals = torch.empty(self.n_pairs, dtype=torch.int64)
+        if self.n_pairs:
+            mi_from_counts(self.counts.numpy(), miller_madow, out.numpy(), totals.numpy())
+        return out, totals
 
     def in_range_counts(self) -> torch.Tensor:
         """Number of samples that landed in range for every pair, shape ``(n_pairs,)``."""

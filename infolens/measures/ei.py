@@ -34,7 +34,12 @@ from infolens._validation import (
     check_positive_int,
     parse_memory,
 )
-from infolens.estimators.binning import OUT_OF_RANGE_POLICIES, bin_codes, floor_codes
+from infolens.estimators.binning import (
+    OUT_OF_RANGE_POLICIES,
+    bin_codes,
+    bin_codes_transposed,
+    floor_codes,
+)
 from infolens.estimators.entropy import ESTIMATORS
 from infolens.estimators.joint import VectorMI
 from infolens.estimators.pairwise import PairwiseCounts, counts_nbytes
@@ -266,10 +271,12 @@ class _PairwiseEstimator:
         return make(), (make() if self.cfg.null else None)
 
     def _bin(self, x, y):
+        """Transposed codes (n_in, N) and (n_out, N), and the out-of-range output count."""
         cfg = self.cfg
-        xc, _ = bin_codes(x, *self.lmap.in_range, self.in_bins, policy=cfg.out_of_range, widen=cfg.widen)
-        yc, yout = bin_codes(y, *self.lmap.out_range, self.out_bins, policy=cfg.out_of_range, widen=cfg.widen)
-        return xc, yc, int(yout.sum())
+        kw = dict(policy=cfg.out_of_range, widen=cfg.widen)
+        xcT, _ = bin_codes_transposed(x, *self.lmap.in_range, self.in_bins, **kw)
+        ycT, yout = bin_codes_transposed(y, *self.lmap.out_range, self.out_bins, **kw)
+        return xcT, ycT, int(yout.sum())
 
     def _feed(self, count: int, blocks, counters_for, count_oor: bool) -> None:
         lmap = self.lmap
@@ -278,17 +285,17 @@ class _PairwiseEstimator:
             c = min(self.chunk, remaining)
             x = self.noise.draw(c)
             y = lmap.evaluate(x, self.noise.batch_size)
-            xc, yc, oor = self._bin(x.reshape(c, -1), y)
+            xcT, ycT, oor = self._bin(x.reshape(c, -1), y)
             if count_oor:
                 self.out_of_range += oor
-            perm = None
+            ycT_null = None
             if self.cfg.null:
-                perm = _null_perm(c, self.null_gen, lmap.device)
+                ycT_null = ycT[:, _null_perm(c, self.null_gen, lmap.device)]
             for (a0, a1), (cnt, null) in zip(blocks, counters_for):
-                xb = xc[:, a0:a1]
-                cnt.update(xb, yc)
+                xb = xcT[a0:a1]
+                cnt.update_transposed(xb, ycT)
                 if null is not None:
-                    null.update(xb, yc[perm])
+                    null.update_transposed(xb, ycT_null)
             remaining -= c
 
     def advance_to(self, total: int) -> None:
@@ -951,16 +958,16 @@ def _vector_and_pairwise(lmap, cfg, noise, in_bins, out_bins, samples, vector_cf
         x = noise.draw(c)
         y = lmap.evaluate(x, noise.batch_size)
         xf = x.reshape(c, -1)
-        xc, yc, oor = pair._bin(xf, y)
+        xcT, ycT, oor = pair._bin(xf, y)
         pair.out_of_range += oor
         vxc, vyc, valid, voor = vec._codes(xf, y)
         vec.out_of_range += voor
-        cnt.update(xc, yc)
+        cnt.update_transposed(xcT, ycT)
         vm, vnm = vec.counters[0]
         vm.update(vxc, vyc, valid)
         if cfg.null:
             perm = _null_perm(c, pair.null_gen, lmap.device)
-            ncnt.update(xc, yc[perm])
+            ncnt.update_transposed(xcT, ycT[:, perm])
             vnm.update(vxc, vyc[perm], valid[perm] & valid)
         remaining -= c
     pair.n = vec.n = total
