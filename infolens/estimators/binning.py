@@ -93,6 +93,11 @@ def bin_codes(
     return codes, ~inside
 
 
+def code_dtype(bins: int) -> torch.dtype:
+    """The smallest signed integer dtype holding codes ``-1 .. bins-1``."""
+    return torch.int8 if bins <= 127 else torch.int16
+
+
 def bin_codes_transposed(
     x: torch.Tensor,
     low: float | torch.Tensor,
@@ -102,15 +107,15 @@ def bin_codes_transposed(
     policy: str = "drop",
     widen: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`bin_codes` of a 2-D ``x`` (N, k), returned transposed as (k, N) int16 codes,
-    with the number of out-of-range values per variable (k,) int64.
+    """:func:`bin_codes` of a 2-D ``x`` (N, k), returned transposed as (k, N) codes (int8
+    when ``bins <= 127``, else int16), with the number of out-of-range values per variable.
 
     On the CPU a compiled kernel writes the transposed codes directly (the layout the
     counting kernel reads); elsewhere this is ``bin_codes(x).T``.
     """
     if x.device.type != "cpu" or x.dim() != 2:
         codes, oor = bin_codes(x, low, high, bins, policy=policy, widen=widen)
-        return codes.T.contiguous(), oor.sum(dim=0)
+        return codes.T.contiguous().to(code_dtype(bins)), oor.sum(dim=0)
     from infolens.estimators._kernels import bin_transposed
 
     k = x.shape[1]
@@ -119,7 +124,7 @@ def bin_codes_transposed(
     xc = x.contiguous()
     if xc.dtype not in (torch.float32, torch.float64):
         xc = xc.double()
-    out = torch.empty((k, x.shape[0]), dtype=torch.int16)
+    out = torch.empty((k, x.shape[0]), dtype=code_dtype(bins))
     oor = torch.zeros(((x.shape[0] + 4095) // 4096, k), dtype=torch.int64)
     bin_transposed(
         xc.numpy(), lo.contiguous().numpy(), hi.contiguous().numpy(), int(bins),

@@ -51,6 +51,13 @@ def counts_nbytes(n_pairs: int, in_bins: int, out_bins: int, dtype_bytes: int = 
     return n_pairs * in_bins * out_bins * dtype_bytes
 
 
+def _codes_array(codes: torch.Tensor):
+    """A C-contiguous int8/int16 numpy view (or copy) of CPU codes for the kernels."""
+    if codes.dtype not in (torch.int8, torch.int16):
+        codes = codes.to(torch.int16)
+    return codes.contiguous().numpy()
+
+
 class PairwiseCounts:
     """Streaming joint histograms of the pairs ``(x_A, y_B)`` in a support.
 
@@ -152,7 +159,7 @@ class PairwiseCounts:
             from infolens.estimators._kernels import count_pairs
 
             count_pairs(
-                xcT.to(torch.int16).contiguous().numpy(), ycT.to(torch.int16).contiguous().numpy(),
+                _codes_array(xcT), _codes_array(ycT),
                 self.indptr.numpy(), self.indices.numpy(), self.counts.numpy(),
             )
         self.n_samples += n
@@ -185,9 +192,10 @@ class PairwiseCounts:
     def _count_numba(x_codes, y_codes, indptr, indices, counts) -> None:
         from infolens.estimators._kernels import count_pairs
 
-        xcT = x_codes.to(torch.int16).T.contiguous().numpy()
-        ycT = y_codes.to(torch.int16).T.contiguous().numpy()
-        count_pairs(xcT, ycT, indptr.numpy(), indices.numpy(), counts.numpy())
+        count_pairs(
+            _codes_array(x_codes.T), _codes_array(y_codes.T),
+            indptr.numpy(), indices.numpy(), counts.numpy(),
+        )
 
     def _update_onehot(self, x_codes: torch.Tensor, y_codes: torch.Tensor) -> None:
         dtype = torch.float32
@@ -216,6 +224,18 @@ class PairwiseCounts:
             return mutual_information_from_joint(self.counts, estimator=estimator, base=base)
         return self._mi_and_totals(estimator == "miller_madow")[0] / math.log(base)
 
+    def mutual_information_and_totals(
+        self, *, estimator: str = "plugin", base: float = 2.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pair MI (bits by default) and per-pair in-range sample totals, in one pass
+        without temporaries the size of the count table on the CPU."""
+        check_choice("estimator", estimator, ("plugin", "miller_madow"))
+        if self.backend != "numba":
+            mi = mutual_information_from_joint(self.counts, estimator=estimator, base=base)
+            return mi, self.in_range_counts()
+        mi, totals = self._mi_and_totals(estimator == "miller_madow")
+        return mi / math.log(base), totals
+
     def _mi_and_totals(self, miller_madow: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from infolens.estimators._kernels import mi_from_counts
 
@@ -227,7 +247,9 @@ class PairwiseCounts:
 
     def in_range_counts(self) -> torch.Tensor:
         """Number of samples that landed in range for every pair, shape ``(n_pairs,)``."""
-        return self.counts.sum(dim=(1, 2), dtype=torch.int64)
+        # in slices, so no int64 copy of the whole table is made
+        parts = [t.sum(dim=(1, 2), dtype=torch.int64) for t in self.counts.split(4096)]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
 
     def to_matrix(self, values: torch.Tensor) -> torch.Tensor:
         """Scatter per-pair ``values`` into an ``(n_in, n_out)`` matrix (0 off the support)."""

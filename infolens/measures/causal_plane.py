@@ -8,13 +8,16 @@ integration ``φ = vector EI − EI_parts`` and the rotated coordinates
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from torch import nn
 
 from infolens._validation import InfolensError, check_range
 from infolens.measures.ei import ei, ei_parts, sensitivity
 from infolens.nn.topology import topology_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d)
 
@@ -106,4 +109,6 @@ def causal_plane(
             "in_range": p.in_range,
             "out_range": p.out_range,
         })
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -236,6 +236,9 @@ class _PairwiseEstimator:
         budget = max(cfg.max_memory - self.chunk * 24 * (lmap.n_in + lmap.n_out), cfg.max_memory // 2)
         per_pair = counts_nbytes(1, in_bins, out_bins) * copies
         indptr, indices = self._support()
+        if int(indptr[-1]) * per_pair > budget:
+            budget //= 2  # blocked: the other half may hold the binned codes of the samples
+        self.cache_budget = budget
         self.blocks: list[tuple[int, int]] = []
         a0 = 0
         while a0 < lmap.n_in:
@@ -249,6 +252,8 @@ class _PairwiseEstimator:
         self.out_of_range = 0
         self.counters = self._new_counters(*self.blocks[0]) if len(self.blocks) == 1 else None
         self._mi = self._null = self._inrange = None
+        self._cache: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
+        self._cache_bytes = 0
 
     def _support(self):
         if self.lmap.support is not None:
@@ -305,30 +310,64 @@ class _PairwiseEstimator:
                 self._feed(total - self.n, self.blocks, [self.counters], True)
             self.n = total
             return
-        # blocked: recount every block from the start of the stream
+        # blocked: count every block from the start of the stream, from cached codes when
+        # they fit in the memory cap, else by replaying the stream once per block
+        width = self.lmap.n_in + self.lmap.n_out * (2 if self.cfg.null else 1)
+        itemsize = 1 if max(self.in_bins, self.out_bins) <= 127 else 2
+        use_cache = total * width * itemsize <= self.cache_budget
+        if use_cache:
+            self._fill_cache(total)
         mis, nulls, inr = [], [], []
-        self.out_of_range = 0
+        if not use_cache:
+            self.out_of_range = 0
         for i, block in enumerate(self.blocks):
-            self.noise.restart()
-            self.null_gen.set_state(self.null_state0)
             counters = self._new_counters(*block)
-            self._feed(total, [block], [counters], i == 0)
+            if use_cache:
+                a0, a1 = block
+                cnt, null = counters
+                for xcT, ycT, ycT_null in self._cache:
+                    cnt.update_transposed(xcT[a0:a1], ycT)
+                    if null is not None:
+                        null.update_transposed(xcT[a0:a1], ycT_null)
+            else:
+                self.noise.restart()
+                self.null_gen.set_state(self.null_state0)
+                self._feed(total, [block], [counters], i == 0)
             mi, null, ir = self._compute(counters)
             mis.append(mi)
             inr.append(ir)
             if null is not None:
                 nulls.append(null)
-            del counters
+            counters = cnt = null = None  # free this block's tables before the next one
         self._mi = torch.cat(mis)
         self._null = torch.cat(nulls) if nulls else None
         self._inrange = torch.cat(inr)
         self.n = total
 
+    def _fill_cache(self, total: int) -> None:
+        """Bin and keep the codes of samples [cached, total) of the stream."""
+        have = sum(c[0].shape[1] for c in self._cache)
+        lmap = self.lmap
+        if have == 0:
+            self.noise.restart()
+            self.null_gen.set_state(self.null_state0)
+            self.out_of_range = 0
+        remaining = total - have
+        while remaining > 0:
+            c = min(self.chunk, remaining)
+            x = self.noise.draw(c)
+            y = lmap.evaluate(x, self.noise.batch_size)
+            xcT, ycT, oor = self._bin(x.reshape(c, -1), y)
+            self.out_of_range += oor
+            ycT_null = ycT[:, _null_perm(c, self.null_gen, lmap.device)] if self.cfg.null else None
+            self._cache.append((xcT, ycT, ycT_null))
+            remaining -= c
+
     def _compute(self, counters):
         cnt, null = counters
-        mi = cnt.mutual_information(estimator=self.cfg.estimator)
+        mi, totals = cnt.mutual_information_and_totals(estimator=self.cfg.estimator)
         nmi = null.mutual_information(estimator=self.cfg.estimator) if null is not None else None
-        return mi, nmi, cnt.in_range_counts()
+        return mi, nmi, totals
 
     def values(self):
         """(per-pair MI, per-pair null MI or None, per-pair in-range sample counts)."""
@@ -674,8 +713,9 @@ def _sensitivity_counts(lmap: LayerMap, cfg: _Config, noise: _Noise, in_bins, ou
                         ncnt.update_input(a - a0, xc, yc[perm])
                     remaining -= c
                 bar.advance(task)
-            mis.append(cnt.mutual_information(estimator=cfg.estimator))
-            inrs.append(cnt.in_range_counts())
+            mi_block, totals = cnt.mutual_information_and_totals(estimator=cfg.estimator)
+            mis.append(mi_block)
+            inrs.append(totals)
             if ncnt is not None:
                 nulls.append(ncnt.mutual_information(estimator=cfg.estimator))
             a0 = a1
