@@ -202,3 +202,17 @@ def test_compiled_mi_equals_the_torch_formula(n_pairs, bx, by, seed, estimator, 
     ref = mutual_information_from_joint(counts, estimator=estimator)
     assert torch.allclose(ours, ref, atol=1e-12)
     assert torch.equal(pc._mi_and_totals(False)[1], counts.sum(dim=(1, 2)).long())
+
+
+def test_public_names_resolve_and_import_stays_light():
+    import subprocess
+    import sys
+
+    import infolens
+
+    for name in infolens.__all__:
+        assert getattr(infolens, name) is not None
+    assert set(infolens.__all__) <= set(dir(infolens))
+    code = "import sys, infolens; print('pandas' in sys.modules, 'numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
