@@ -59,15 +59,24 @@ class JointCounts:
                 cols.append((keys[:, w] >> (i * self.bits)) & mask)
         return torch.stack(cols, dim=1) if cols else keys
 
-    def update(self, codes: torch.Tensor, valid: torch.Tensor | None = None) -> None:
-        """Count the rows of ``codes`` (N, n_vars); rows where ``valid`` is False are skipped."""
+    def update(
+        self,
+        codes: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
+    ) -> None:
+        """Count the rows of ``codes`` (N, n_vars); rows where ``valid`` is False are skipped.
+
+        ``weights`` (N,) int64 counts each row that many times (default 1)."""
         if codes.dim() != 2 or codes.shape[1] != self.n_vars:
             raise InfolensError(
                 f"codes must have shape (N, {self.n_vars}), got {tuple(codes.shape)}."
             )
         codes = codes.to(device=self.device, dtype=torch.int64)
         if valid is not None:
-            codes = codes[valid.to(self.device)]
+            keep = valid.to(self.device)
+            codes = codes[keep]
+            weights = weights[keep] if weights is not None else None
         if codes.shape[0] == 0:
             return
         if not self.raw and bool(((codes < 0) | (codes >= self.radix)).any()):
@@ -75,12 +84,15 @@ class JointCounts:
             self.raw = True
         keys = self._pack(codes)
         if keys.shape[1] == 1:
-            uniq, cnt = torch.unique(keys[:, 0], return_counts=True)
+            uniq, inv, cnt = torch.unique(keys[:, 0], return_inverse=True, return_counts=True)
             uniq = uniq[:, None]
         else:
-            uniq, cnt = torch.unique(keys, dim=0, return_counts=True)
+            uniq, inv, cnt = torch.unique(keys, dim=0, return_inverse=True, return_counts=True)
+        if weights is not None:
+            cnt = torch.zeros(uniq.shape[0], dtype=torch.int64, device=self.device)
+            cnt.scatter_add_(0, inv, weights.to(device=self.device, dtype=torch.int64))
         self._merge(uniq, cnt)
-        self.n_samples += int(codes.shape[0])
+        self.n_samples += int(cnt.sum())
 
     def _merge(self, keys: torch.Tensor, counts: torch.Tensor) -> None:
         if self.keys.shape[0] == 0:
@@ -110,25 +122,75 @@ class JointCounts:
 
 
 class VectorMI:
-    """Streaming estimate of ``I(X;Y) = H(X) + H(Y) - H(X,Y)`` of two whole code vectors."""
+    """Streaming estimate of ``I(X;Y) = H(X) + H(Y) - H(X,Y)`` of two whole code vectors.
+
+    When both vectors pack into one 63-bit key, only the joint states are counted (one
+    ``unique`` per chunk) and the marginals are read off the distinct joint keys. Otherwise
+    (wide vectors, or codes outside ``[0, radix)``) X, Y and (X, Y) are counted separately.
+    """
 
     def __init__(self, n_x: int, n_y: int, radix_x: int, radix_y: int, *, device="cpu") -> None:
+        self.n_x, self.n_y = int(n_x), int(n_y)
+        self.radix_x, self.radix_y = int(radix_x), int(radix_y)
+        self.device = torch.device(device)
         self.x = JointCounts(n_x, radix_x, device=device)
         self.y = JointCounts(n_y, radix_y, device=device)
-        self.xy = JointCounts(n_x + n_y, max(radix_x, radix_y), device=device)
+        self.bits_y = self.y.bits * self.n_y
+        self.combined = self.x.bits * self.n_x + self.bits_y <= 63
+        if self.combined:
+            self.xy = JointCounts(1, 2**63 - 1, device=device)
+            self.xy.raw = True  # keys are packed here, one word per state
+        else:
+            self.xy = JointCounts(n_x + n_y, max(radix_x, radix_y), device=device)
 
     def update(self, x_codes: torch.Tensor, y_codes: torch.Tensor, valid=None) -> None:
         """Add samples: ``x_codes`` (N, n_x), ``y_codes`` (N, n_y), optional ``valid`` mask."""
+        x_codes = x_codes.to(device=self.device, dtype=torch.int64)
+        y_codes = y_codes.to(device=self.device, dtype=torch.int64)
+        if self.combined and bool(
+            ((x_codes < 0) | (x_codes >= self.radix_x)).any()
+            | ((y_codes < 0) | (y_codes >= self.radix_y)).any()
+        ):
+            self._split()
+        if self.combined:
+            keys = (self.x._pack(x_codes)[:, 0] << self.bits_y) | self.y._pack(y_codes)[:, 0]
+            self.xy.update(keys[:, None], valid)
+            return
         self.x.update(x_codes, valid)
         self.y.update(y_codes, valid)
-        self.xy.update(torch.cat([x_codes.long(), y_codes.long()], dim=1), valid)
+        self.xy.update(torch.cat([x_codes, y_codes], dim=1), valid)
+
+    def _split(self) -> None:
+        """Leave combined mode: recount the distinct joint states into three counters."""
+        keys, counts = self.xy.keys[:, 0], self.xy.counts
+        x_codes = self.x._unpack((keys >> self.bits_y)[:, None])
+        y_codes = self.y._unpack((keys & ((1 << self.bits_y) - 1))[:, None])
+        self.combined = False
+        self.xy = JointCounts(self.n_x + self.n_y, max(self.radix_x, self.radix_y), device=self.device)
+        if keys.numel():
+            self.x.update(x_codes, weights=counts)
+            self.y.update(y_codes, weights=counts)
+            self.xy.update(torch.cat([x_codes, y_codes], dim=1), weights=counts)
 
     @property
     def n_samples(self) -> int:
         """Samples counted (after dropping invalid rows)."""
         return self.xy.n_samples
 
+    def _marginal_entropy(self, keys: torch.Tensor, **kw) -> float:
+        _, inv = torch.unique(keys, return_inverse=True)
+        counts = torch.zeros(int(inv.max()) + 1, dtype=torch.int64, device=self.device)
+        counts.scatter_add_(0, inv, self.xy.counts)
+        return float(entropy_from_counts(counts, -1, **kw))
+
     def mutual_information(self, *, estimator: str = "plugin", base: float = 2.0) -> float:
         """Mutual information of the counted samples (bits by default)."""
         kw = {"estimator": estimator, "base": base}
+        if self.combined:
+            if self.xy.counts.numel() == 0:
+                return 0.0
+            keys = self.xy.keys[:, 0]
+            hx = self._marginal_entropy(keys >> self.bits_y, **kw)
+            hy = self._marginal_entropy(keys & ((1 << self.bits_y) - 1), **kw)
+            return hx + hy - self.xy.entropy(**kw)
         return self.x.entropy(**kw) + self.y.entropy(**kw) - self.xy.entropy(**kw)

@@ -164,26 +164,32 @@ class PairwiseCounts:
             )
         self.n_samples += n
 
-    def update_input(self, a: int, x_codes: torch.Tensor, y_codes: torch.Tensor) -> None:
-        """Add samples for the pairs of input ``a`` only: ``x_codes`` (N,), ``y_codes``
-        (N, n_out). Used when every input has its own samples (sensitivity)."""
+    def update_input(self, a: int, x_codes: torch.Tensor, ycT: torch.Tensor) -> None:
+        """Add samples for the pairs of input ``a`` only: ``x_codes`` (N,) and output codes
+        given transposed, ``ycT`` (n_out, N). Used when every input has its own samples
+        (sensitivity); ``n_samples`` is left to the caller."""
         j0, j1 = int(self.indptr[a]), int(self.indptr[a + 1])
         if j1 == j0:
             return
-        if self.n_samples + x_codes.shape[0] > _INT32_SAFE and self.counts.dtype == torch.int32:
+        if x_codes.shape[0] > _INT32_SAFE and self.counts.dtype == torch.int32:
             self.counts = self.counts.to(torch.int64)
         indptr = torch.tensor([0, j1 - j0], dtype=torch.int64)
         indices = self.indices[j0:j1]
         counts = self.counts[j0:j1]
         if self.backend == "numba":
-            self._count_numba(x_codes[:, None], y_codes, indptr, indices, counts)
+            from infolens.estimators._kernels import count_pairs
+
+            count_pairs(
+                _codes_array(x_codes[None, :]), _codes_array(ycT),
+                indptr.numpy(), indices.numpy(), counts.numpy(),
+            )
         else:
             sub = PairwiseCounts(
                 1, self.n_out, self.in_bins, self.out_bins,
                 support=(indptr, indices), device=self.device, backend=self.backend,
             )
             sub.counts = counts
-            sub.update(x_codes[:, None], y_codes)
+            sub.update(x_codes[:, None], ycT.T)
 
     def _update_numba(self, x_codes: torch.Tensor, y_codes: torch.Tensor) -> None:
         self._count_numba(x_codes, y_codes, self.indptr, self.indices, self.counts)

@@ -31,12 +31,12 @@ from rich.progress import Progress
 from infolens._validation import (
     InfolensError,
     check_choice,
+    check_finite,
     check_positive_int,
     parse_memory,
 )
 from infolens.estimators.binning import (
     OUT_OF_RANGE_POLICIES,
-    bin_codes,
     bin_codes_transposed,
     floor_codes,
 )
@@ -701,16 +701,14 @@ def _sensitivity_counts(lmap: LayerMap, cfg: _Config, noise: _Noise, in_bins, ou
                         x = torch.zeros((c, n_in), dtype=lmap.dtype, device=lmap.device)
                         x[:, a] = xa
                         y = lmap.evaluate(x.reshape(c, *lmap.in_shape), noise.batch_size)
-                    from infolens._validation import check_finite
-
                     check_finite(f"layer {lmap.layer.path!r}", y)
-                    xc, _ = bin_codes(xa, lo, hi, in_bins, policy=cfg.out_of_range, widen=cfg.widen)
-                    yc, yo = bin_codes(y, *lmap.out_range, out_bins, policy=cfg.out_of_range, widen=cfg.widen)
+                    kw = dict(policy=cfg.out_of_range, widen=cfg.widen)
+                    xcT, _ = bin_codes_transposed(xa[:, None], lo, hi, in_bins, **kw)
+                    ycT, yo = bin_codes_transposed(y, *lmap.out_range, out_bins, **kw)
                     oor += int(yo.sum())
-                    cnt.update_input(a - a0, xc, yc)
+                    cnt.update_input(a - a0, xcT[0], ycT)
                     if ncnt is not None:
-                        perm = _null_perm(c, null_gen, lmap.device)
-                        ncnt.update_input(a - a0, xc, yc[perm])
+                        ncnt.update_input(a - a0, xcT[0], ycT[:, _null_perm(c, null_gen, lmap.device)])
                     remaining -= c
                 bar.advance(task)
             mi_block, totals = cnt.mutual_information_and_totals(estimator=cfg.estimator)
@@ -823,10 +821,11 @@ class _VectorEstimator:
             valid = (xc < self.in_bins).all(dim=1) & (yc < self.out_bins).all(dim=1)
             oor = int(((yc < 0) | (yc >= self.out_bins)).sum())
             return xc, yc, valid, oor
-        xc, _ = bin_codes(x, *lmap.in_range, self.in_bins, policy=cfg.out_of_range, widen=cfg.widen)
-        yc, yo = bin_codes(y, *lmap.out_range, self.out_bins, policy=cfg.out_of_range, widen=cfg.widen)
-        valid = (xc >= 0).all(dim=1) & (yc >= 0).all(dim=1)
-        return xc, yc, valid, int(yo.sum())
+        kw = dict(policy=cfg.out_of_range, widen=cfg.widen)
+        xcT, _ = bin_codes_transposed(x, *lmap.in_range, self.in_bins, **kw)
+        ycT, yo = bin_codes_transposed(y, *lmap.out_range, self.out_bins, **kw)
+        valid = (xcT >= 0).all(dim=0) & (ycT >= 0).all(dim=0)
+        return xcT.T, ycT.T, valid, int(yo.sum())
 
     def advance_to(self, total: int) -> None:
         remaining = total - self.n

@@ -74,15 +74,29 @@ def _update_first(
     Finiteness is checked on each batch's class sums (C×D, cheaper than the B×D features): a NaN
     or inf feature always makes its class sum non-finite. On error no state is changed.
     """
-    batches = {}
-    for name, f in features.items():
-        sums = class_sums[name]
-        batches[name] = torch.zeros_like(sums).index_add_(0, labels, f.to(sums.dtype))
-        if not bool(torch.isfinite(batches[name]).all()):
-            _raise_non_finite(name)
+    batches = {
+        name: torch.zeros_like(class_sums[name]).index_add_(0, labels, f.to(class_sums[name].dtype))
+        for name, f in features.items()
+    }
+    _check_finite_batch(batches)
     for name, batch in batches.items():
         class_sums[name] += batch
     _update_counts(class_counts, labels)
+
+
+def _check_finite_batch(values: Mapping[str, torch.Tensor]) -> None:
+    """Raise, naming the first offending layer, if any of ``values`` is non-finite.
+
+    One host sync for all layers: the total of all entries is finite whenever every entry is
+    (barring overflow of the total, which falls through to the per-layer check).
+    """
+    totals = [v.sum() for v in values.values()]
+    total = totals[0] if len(totals) == 1 else torch.stack(totals).sum()
+    if bool(torch.isfinite(total)):
+        return
+    for name, value in values.items():
+        if not bool(torch.isfinite(value).all()):
+            _raise_non_finite(name)
 
 
 def _update_counts(class_counts: torch.Tensor, labels: torch.Tensor) -> None:
@@ -156,10 +170,11 @@ def _update_second(
     contributions = {}
     for name, f in features.items():
         proj = projections[name]
-        z = f.to(proj.proj.dtype) @ proj.proj - proj.mean_proj[labels]
-        contributions[name] = (z * z).sum()
-        if not bool(torch.isfinite(contributions[name])):
-            _raise_non_finite(name)
+        # z = h P − μ_y P in one GEMM (beta = −1 folds in the class-mean term)
+        z = torch.addmm(proj.mean_proj[labels], f.to(proj.proj.dtype), proj.proj, beta=-1)
+        z = z.reshape(-1)
+        contributions[name] = torch.dot(z, z)
+    _check_finite_batch(contributions)
     for name, value in contributions.items():
         q[name] += value.to(q[name].dtype)
     _update_counts(class_counts_pass2, labels)
@@ -205,7 +220,7 @@ def _check_labels(labels: object, batch: int | None, num_classes: int | None) ->
             "pass one label per sample."
         )
     if labels.numel() and num_classes is not None:
-        lo, hi = int(labels.min()), int(labels.max())
+        lo, hi = (int(v) for v in torch.aminmax(labels))
         if lo < 0 or hi >= num_classes:
             raise InfolensError(
                 f"labels must lie in [0, num_classes={num_classes}), got values in [{lo}, {hi}]; "
@@ -400,6 +415,16 @@ class NC1:
             _update_first(self.class_sums, self.class_counts, feats, labels)
         else:
             _update_second(self.q, self.class_counts_pass2, self._projections, feats, labels)
+
+    def _update_checked(self, feats: dict[str, torch.Tensor], labels: torch.Tensor) -> None:
+        """Pass-2 update of a batch that a pass-1 :meth:`update` already validated (a replay).
+
+        ``feats`` are the flattened ``(B, D)`` features and ``labels`` the LongTensor on the
+        states' device, exactly as accepted in pass 1.
+        """
+        if self.phase != "second":
+            raise InfolensError("_update_checked() replays pass-1 batches in pass 2 only.")
+        _update_second(self.q, self.class_counts_pass2, self._projections, feats, labels)
 
     def _check_layers(self, feats: dict[str, torch.Tensor], single: bool) -> None:
         if single != self._single or set(feats) != set(self.class_sums):
@@ -685,9 +710,9 @@ def measure_nc1(
     with ``nc1 = tr(Σ_W Σ_B⁺)/C`` and ``nc1_trace = tr(Σ_W Σ_B⁺)`` (dimensionless).
 
     ``cache_memory``: while the hooked features of pass 1 fit in this many bytes (e.g.
-    ``"1GiB"``, kept on the model's device), they are kept and replayed in pass 2 instead of
-    running the model a second time; the result is identical because the model is frozen.
-    ``None`` or ``0`` always runs the second forward sweep.
+    ``"1GiB"``, kept on the model's device in the layers' own dtype), they are kept and
+    replayed in pass 2 instead of running the model a second time; the result is identical
+    because the model is frozen. ``None`` or ``0`` always runs the second forward sweep.
     """
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
@@ -703,6 +728,8 @@ def measure_nc1(
     was_training = model.training
     model.eval()
     try:
+        # the cache keeps the captured copies in the layers' dtype (float32 features cost half
+        # the memory traffic of float64 ones); each pass casts a batch to float64 transiently
         with torch.inference_mode(), capture(model, layers) as feats:
 
             def forward_passes():
@@ -729,12 +756,17 @@ def measure_nc1(
                 if cache is not None:
                     cached_bytes += sum(f.numel() * f.element_size() for f in batch_feats.values())
                     if cached_bytes <= budget:
-                        cache.append((batch_feats, y))
+                        # checked by the pass-1 update: replayed without re-validation
+                        cache.append((batch_feats, y.to(metric.class_counts.device).long()))
                     else:
                         cache = None  # does not fit: run the model again in pass 2
             metric.finish_first_pass()
-            for batch_feats, y in cache if cache is not None else forward_passes():
-                metric.update(batch_feats, y)
+            if cache is not None:
+                for batch_feats, y in cache:
+                    metric._update_checked(batch_feats, y)
+            else:
+                for batch_feats, y in forward_passes():
+                    metric.update(batch_feats, y)
     finally:
         model.train(was_training)
     return metric.compute()

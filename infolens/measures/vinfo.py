@@ -175,11 +175,117 @@ def _entropy_bits(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 
 
-def _batched_forward(base: nn.Module) -> Callable:
+# parameter-free modules that act elementwise, so they apply unchanged to (heads, batch, F)
+_ELEMENTWISE = (
+    nn.Identity, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU,
+    nn.GELU, nn.SiLU, nn.Mish, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Softsign, nn.Hardtanh,
+    nn.Hardswish, nn.Hardsigmoid, nn.Tanhshrink, nn.LogSigmoid,
+)  # fmt: skip
+
+
+def _vmap_forward(base: nn.Module) -> Callable:
+    """Generic batched forward: ``vmap(functional_call)`` over the stacked parameters."""
+
     def call(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(base, (params, buffers), (x,))
 
     return vmap(call, in_dims=(0, 0, None), randomness="different")
+
+
+def _linear_plan(base: nn.Module, input_dim: int) -> list[tuple[str, Any]] | None:
+    """Steps of a head made only of ``Linear`` layers and elementwise activations, else ``None``.
+
+    Such a head (an ``nn.Sequential`` without buffers, optionally starting with
+    ``Flatten()``, whose first ``Linear`` sees a 2-D input) runs as explicit batched matrix
+    products instead of ``vmap``.
+    """
+    if type(base) is not nn.Sequential or next(base.buffers(), None) is not None:
+        return None
+    steps: list[tuple[str, Any]] = []
+    dims = input_dim
+    has_linear = False
+    for name, module in base.named_children():
+        if type(module) is nn.Linear:
+            if dims != 2:
+                return None
+            steps.append(("linear", name))
+            has_linear = True
+        elif type(module) is nn.Flatten and not has_linear and (module.start_dim, module.end_dim) == (1, -1):
+            steps.append(("apply", module))
+            dims = min(dims, 2)
+        elif type(module) in _ELEMENTWISE and next(module.parameters(), None) is None:
+            steps.append(("apply", module))
+        else:
+            return None
+    return steps if has_linear else None
+
+
+def _linear_forward(steps: list[tuple[str, Any]]) -> Callable:
+    """Batched forward of a Linear/elementwise head with explicit (b)mm; see :func:`_linear_plan`.
+
+    The input ``x`` (B, F) is shared by all heads, so the first ``Linear`` of all H heads is one
+    matrix product ``x @ [W_1; …; W_H]ᵀ`` (B × H·out, kept contiguous for the activations that
+    follow); later ones are ``baddbmm`` over heads. Returns logits of shape (H, B, C), like the
+    vmap path (possibly a transposed view).
+    """
+
+    def forward(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        h = x  # (B, F) while shared, then (B, H, F) after the first Linear or (H, B, F) later
+        heads_first = None  # None: shared input; False: (B, H, F); True: (H, B, F)
+        for kind, item in steps:
+            if kind == "apply":
+                h = item(h)
+                continue
+            weight, bias = params[f"{item}.weight"], params.get(f"{item}.bias")
+            n_heads, out_features, in_features = weight.shape
+            if heads_first is None:
+                flat = weight.reshape(n_heads * out_features, in_features).T
+                y = h @ flat if bias is None else torch.addmm(bias.reshape(-1), h, flat)
+                h, heads_first = y.view(-1, n_heads, out_features), False
+            else:
+                per_head = h if heads_first else h.transpose(0, 1)
+                if bias is None:
+                    h = torch.bmm(per_head, weight.transpose(1, 2))
+                else:
+                    h = torch.baddbmm(bias.unsqueeze(1), per_head, weight.transpose(1, 2))
+                heads_first = True
+        return h if heads_first else h.transpose(0, 1)
+
+    return forward
+
+
+def _flat_logits(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(H, B, C)`` logits and ``(H, B)`` targets as matching ``(H·B, C)`` / ``(H·B,)`` rows.
+
+    A transposed view of contiguous ``(B, H, C)`` logits is flattened in (b, h) order without
+    a copy (the targets are transposed to match).
+    """
+    if not logits.is_contiguous() and logits.transpose(0, 1).is_contiguous():
+        return logits.transpose(0, 1).reshape(-1, logits.shape[-1]), targets.T.reshape(-1)
+    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+
+
+def _adamw(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The heads' optimiser: AdamW, fused where the device supports it (else ``foreach``).
+
+    Default betas and eps; elementwise, so stacked heads stay independent. The benchmark's
+    sequential baseline builds its per-head optimisers with this function too.
+    """
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+def _batched_forward(base: nn.Module, example: torch.Tensor, fast_path: bool = True) -> Callable:
+    """``forward(params, buffers, x) -> (H, B, C)`` for the stacked heads of ``base``'s type.
+
+    Linear/elementwise heads use explicit batched matrix products (``fast_path``); any other
+    head uses ``vmap(functional_call)``. Both compute every head exactly as on its own.
+    """
+    steps = _linear_plan(base, example.dim()) if fast_path else None
+    return _linear_forward(steps) if steps is not None else _vmap_forward(base)
 
 
 def _train_heads(
@@ -192,44 +298,39 @@ def _train_heads(
     lr: float,
     weight_decay: float,
     seed: int,
+    fast_path: bool = True,
 ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Train ``len(heads)`` heads as one batched module; head ``h`` fits ``targets[h]``.
 
     One shuffled mini-batch order (seeded) is shared by all heads; the loss is the sum over heads
     of each head's mean cross-entropy (nats), optimised by AdamW on the stacked parameters.
     Head ``h`` is snapshot after ``epochs[h]`` epochs. Returns the stateless base module and the
-    stacked snapshot parameters and buffers.
+    stacked snapshot parameters and buffers. ``fast_path=False`` forces the generic vmap path.
     """
     params, buffers = stack_module_state(list(heads))
     base = copy.deepcopy(heads[0]).to("meta")
-    forward = _batched_forward(base)
-    optimiser = torch.optim.AdamW(list(params.values()), lr=lr, weight_decay=weight_decay)
+    forward = _batched_forward(base, z, fast_path)
+    optimiser = _adamw(params.values(), lr, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     n = z.shape[0]
-    n_heads = len(heads)
     final = {name: p.detach().clone() for name, p in params.items()}
     ends = torch.tensor(list(epochs))
     base.train()
     for epoch in range(1, max(epochs, default=0) + 1):
         order = torch.randperm(n, generator=generator).to(z.device)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+        for idx in order.split(batch_size):
             logits = forward(params, buffers, z[idx])  # (H, B, C)
-            loss = (
-                F.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]), targets[:, idx].reshape(-1), reduction="none"
-                )
-                .view(n_heads, -1)
-                .mean(1)
-                .sum()
-            )
+            # Σ_h mean_b CE = (Σ_{h,b} CE) / B: each head gets exactly its own mean-CE gradient
+            flat, flat_targets = _flat_logits(logits, targets[:, idx])
+            loss = F.cross_entropy(flat, flat_targets, reduction="sum") / idx.numel()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
         done = (ends == epoch).nonzero().flatten().tolist()
-        with torch.no_grad():
-            for name, p in params.items():
-                final[name][done] = p[done]
+        if done:
+            with torch.no_grad():
+                for name, p in params.items():
+                    final[name][done] = p[done]
     return base, final, buffers
 
 
@@ -241,15 +342,19 @@ def _evaluate_heads(
     z: torch.Tensor,
     targets: torch.Tensor,
     batch_size: int,
+    fast_path: bool = True,
 ) -> torch.Tensor:
     """Mean cross-entropy (nats) of every head on its targets, heads in eval mode -> (H,)."""
     base.eval()
-    forward = _batched_forward(base)
+    forward = _batched_forward(base, z, fast_path)
     total = torch.zeros(targets.shape[0], dtype=torch.float64, device=z.device)
     for start in range(0, z.shape[0], batch_size):
         logits = forward(params, buffers, z[start : start + batch_size])
-        tgt = targets[:, start : start + batch_size]
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
+        ce = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            targets[:, start : start + batch_size].reshape(-1),
+            reduction="none",
+        )
         total += ce.view(targets.shape[0], -1).sum(1).double()
     return total / z.shape[0]
 

@@ -14,19 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from infolens._validation import InfolensError, check_choice, check_positive_int
 
 from ._data import Distribution, build_distribution, read_sources, read_target, read_weights
 from ._isx import (
-    DEFAULT_BLOCK_ENTRIES,
     PIDResult,
     _isx_from_distribution,
     agreement_tables,
     complexity_from_degree_atoms,
 )
 from ._lattice import MAX_LATTICE_SOURCES, upset_of_subset
+from ._union_kernel import signed_log_sum
 
 #: Largest number of sources with an exact C (union shortcut, 1,114,235 redundancies at n = 6).
 MAX_UNION_SOURCES = 6
@@ -51,75 +50,29 @@ def union_collections(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     return ups[1:], signs[1:]
 
 
-def _signed_log_sum(
-    w: np.ndarray,
-    upsets: np.ndarray,
-    signs: np.ndarray,
-    prob: np.ndarray,
-    n: int,
-    exact_f32: bool,
-    chunk_size: int | None,
-    group: int,
-) -> float:
-    """``sum_B sign_B sum_r prob_r log2 (w @ ubar)[r, B]`` over column and row chunks.
-
-    Columns of one sign are multiplied ``group`` at a time in float64 before one logarithm
-    (``group`` is chosen so that the products stay far inside the float64 range), which cuts
-    the number of logarithms by that factor at a relative rounding cost of ``group * 2**-53``.
-    """
-    rows = w.shape[0]
-    dtype = torch.float32 if exact_f32 else torch.float64
-    w_t = torch.from_numpy(np.ascontiguousarray(w.T)).to(dtype)
-    p = torch.from_numpy(np.ascontiguousarray(prob, dtype=np.float64))
-    bits = np.arange(1 << n, dtype=np.uint64)
-    total = 0.0
-    for sign in (1.0, -1.0):
-        cols = upsets[signs == sign]
-        n_cols = len(cols)
-        if n_cols == 0:
-            continue
-        col_step = int(np.clip(DEFAULT_BLOCK_ENTRIES // max(rows, 1), 4096, 65536))
-        col_step = min(col_step - col_step % group, n_cols + (-n_cols) % group)
-        row_step = chunk_size or max(1, DEFAULT_BLOCK_ENTRIES // col_step)
-        acc = torch.zeros((), dtype=torch.float64)
-        for c0 in range(0, n_cols, col_step):
-            block_ups = cols[c0 : c0 + col_step]
-            ub_t = torch.from_numpy(
-                ((block_ups[:, None] >> bits[None, :]) & np.uint64(1)).astype(
-                    np.float32 if exact_f32 else np.float64
-                )
-            )
-            pad = (-len(block_ups)) % group
-            for r0 in range(0, rows, row_step):
-                block = (ub_t @ w_t[:, r0 : r0 + row_step]).to(torch.float64)
-                if pad:
-                    block = torch.cat([block, torch.ones(pad, block.shape[1], dtype=block.dtype)])
-                logs = torch.log2(block.view(-1, group, block.shape[1]).prod(dim=1))
-                acc += logs.sum(dim=0) @ p[r0 : r0 + row_step]
-        total += sign * float(acc)
-    return total
-
-
 def union_information(
     dist: Distribution, chunk_size: int | None = None
 ) -> np.ndarray:
-    """``U_m`` for m = 0..n in bits (``U_0 = 0``, ``U_n = I(T:S)``) by the union shortcut."""
+    """``U_m`` for m = 0..n in bits (``U_0 = 0``, ``U_n = I(T:S)``) by the union shortcut.
+
+    ``U_m = sum_{B} (-1)^{|B|+1} I_cap(B)`` over the nonempty collections B of m-subsets; the
+    union masses of all collections are built depth first (see :mod:`._union_kernel`).
+    ``chunk_size`` is the number of rows per parallel task (default 256; memory per task is
+    about ``(2^n + n_members + 5) * chunk_size`` float64 values).
+    """
     n = dist.n_sources
     tab = agreement_tables(dist)
-    # Counts are integers below 2**24: the products are exact in float32; logs stay float64.
-    exact_f32 = dist.exact_counts and dist.total < 2**24
     p = dist.prob
     p_states = tab.state_mass / dist.total
     const = math.log2(dist.total) - float(p @ np.log2(tab.target_mass))
     # Union masses lie in [smallest mass, total]: keep products of `group` of them < 2**1000.
     span = max(abs(math.log2(dist.total)), abs(math.log2(float(dist.mass.min()))), 1.0)
-    group = int(np.clip(1000 // span, 1, 16))
+    group = int(np.clip(1000 // span, 1, 64))
+    chunk = chunk_size or 256
     out = np.zeros(n + 1)
     for m in range(1, n + 1):
-        ups, signs = union_collections(n, m)
-        args = (n, exact_f32, chunk_size, group)
-        s_plus = _signed_log_sum(tab.w_plus, ups, signs, p_states, *args)
-        s_minus = _signed_log_sum(tab.w_minus, ups, signs, p, *args)
+        s_plus = signed_log_sum(tab.w_plus, p_states, n, m, group, chunk)
+        s_minus = signed_log_sum(tab.w_minus, p, n, m, group, chunk)
         # I_cap(B) = I+ - I- = (-S+_B + log2 N) - (-S-_B + sum_r p_r log2 N_t(r)); sum sign = 1.
         out[m] = -s_plus + s_minus + const
     return out
