@@ -88,38 +88,37 @@ def bin_transposed(x, lo, hi, bins, clip, closed, out, oor):  # pragma: no cover
     The same rule as :func:`infolens.estimators.binning.bin_codes`, in float64:
     ``floor((v - lo_j) · (bins / (hi_j - lo_j)))``, in range when ``lo_j <= v < hi_j`` (or
     ``v == hi_j`` when ``closed``); out-of-range values get -1 unless ``clip``; NaN is -1.
-    ``oor`` (n_blocks, k) receives per-block counts of out-of-range values.
+    ``oor`` (n_blocks, k) receives per-block counts of out-of-range values; its first
+    dimension sets the number of sample blocks worked on in parallel.
     """
     n_samples, k = x.shape
-    block = 4096
-    n_blocks = (n_samples + block - 1) // block
+    n_blocks = oor.shape[0]
+    block = (n_samples + n_blocks - 1) // n_blocks
+    scale = np.empty(k, np.float64)
+    for j in range(k):
+        scale[j] = bins / (hi[j] - lo[j])
+    top = np.float64(bins - 1)
     for blk in prange(n_blocks):
-        s0 = blk * block
+        s0 = min(blk * block, n_samples)
         s1 = min(s0 + block, n_samples)
-        for j in range(k):
-            low = lo[j]
-            high = hi[j]
-            scale = bins / (high - low)
-            cnt = 0
-            for s in range(s0, s1):
-                v = np.float64(x[s, j])
-                if v != v:
-                    out[j, s] = -1
-                    cnt += 1
-                    continue
+        cnt = np.zeros(k, np.int64)
+        for s in range(s0, s1):
+            row = x[s]
+            for j in range(k):
+                v = np.float64(row[j])
+                low = lo[j]
+                high = hi[j]
+                t = np.floor((v - low) * scale[j])
+                t = min(max(t, 0.0), top)
                 inside = v >= low and (v < high or (closed and v == high))
-                t = np.floor((v - low) * scale)
-                if t < 0.0:
-                    t = 0.0
-                elif t > bins - 1:
-                    t = bins - 1
-                if inside or clip:
-                    out[j, s] = np.int64(t)
-                else:
-                    out[j, s] = -1
+                code = np.int64(t)
                 if not inside:
-                    cnt += 1
-            oor[blk, j] = cnt
+                    cnt[j] += 1
+                    if not clip or v != v:
+                        code = -1
+                out[j, s] = code
+        for j in range(k):
+            oor[blk, j] = cnt[j]
 
 
 @njit(parallel=True, cache=True, boundscheck=False, nogil=True)

@@ -125,7 +125,7 @@ def bin_codes_transposed(
     if xc.dtype not in (torch.float32, torch.float64):
         xc = xc.double()
     out = torch.empty((k, x.shape[0]), dtype=code_dtype(bins))
-    oor = torch.zeros(((x.shape[0] + 4095) // 4096, k), dtype=torch.int64)
+    oor = torch.zeros((max(1, (x.shape[0] + 2047) // 2048), k), dtype=torch.int64)
     bin_transposed(
         xc.numpy(), lo.contiguous().numpy(), hi.contiguous().numpy(), int(bins),
         policy == "clip", widen == 0.0, out.numpy(), oor.numpy(),

@@ -109,6 +109,12 @@ class JointCounts:
         merged.scatter_add_(0, inv, allc)
         self.keys, self.counts = uniq, merged
 
+    def states(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The distinct rows seen, decoded to ``(n_states, n_vars)`` int64 codes, and their counts."""
+        if self.raw or self.keys.shape[0] == 0:
+            return self.keys.reshape(-1, self.n_vars).clone(), self.counts.clone()
+        return self._unpack(self.keys), self.counts.clone()
+
     @property
     def n_states(self) -> int:
         """Number of distinct states seen."""

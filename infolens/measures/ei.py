@@ -162,7 +162,9 @@ class _Noise:
         lo, hi = self.lmap.in_range
         shape = self.lmap.in_shape if shape is None else shape
         u = torch.rand((count, *shape), generator=self.gen, dtype=self.lmap.dtype, device=self.lmap.device)
-        return (hi - lo) * u + lo
+        if (lo, hi) == (0.0, 1.0):
+            return u  # (1 - 0)·u + 0 == u exactly
+        return u.mul_(hi - lo).add_(lo)  # the same two roundings as (hi - lo)·u + lo
 
 
 NULL_BLOCK = 1000
