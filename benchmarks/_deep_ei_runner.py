@@ -76,9 +76,9 @@ def run(case: dict) -> dict:
         kwargs["threshold"] = float(case["threshold"])
 
     measure = getattr(deep_ei, function)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     value = measure(layer, top, **kwargs)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
 
     out = {"function": function, "linear": linear}
     if function.endswith("_matrix"):
@@ -90,6 +90,7 @@ def run(case: dict) -> dict:
     weight = layer.weight.detach()
     out.update(
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         threads=torch.get_num_threads(),
         weight_sum=float(weight.sum()),

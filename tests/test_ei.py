@@ -314,3 +314,43 @@ def test_causal_plane_table():
     assert row["y_prime"] == pytest.approx((2 * row["sensitivity"] - row["ei_parts"]) / math.sqrt(2))
     assert row["integration"] == pytest.approx(row["ei"] - row["ei_parts"])
     assert (table["units"] == "bits").all()
+
+
+def test_eval_batchnorm_is_applied_after_the_layer_and_transparent_for_activations():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.Sigmoid()).eval()
+    with torch.no_grad():
+        model[1].running_mean.fill_(0.3)
+        model[1].running_var.fill_(4.0)
+    top = infolens.topology_of(model, torch.zeros(2, 3))
+    info = top["0"]
+    assert info.out_activation.name == "Sigmoid" and info.post[0] is model[1]
+    r = infolens.ei_parts("0", top, samples=5_000, seed=0, in_range=(0, 1), in_bins=8, out_bins=8)
+    assert r.out_range == (0.0, 1.0)
+    # the measured map is sigmoid(bn(linear(x))): compare with a model where BN is folded
+    folded = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid())
+    with torch.no_grad():
+        scale = model[1].weight / torch.sqrt(model[1].running_var + model[1].eps)
+        folded[0].weight.copy_(model[0].weight * scale[:, None])
+        folded[0].bias.copy_((model[0].bias - model[1].running_mean) * scale + model[1].bias)
+    tf = infolens.topology_of(folded, torch.zeros(1, 3))
+    rf = infolens.ei_parts("0", tf, samples=5_000, seed=0, in_range=(0, 1), in_bins=8, out_bins=8)
+    assert r.value == pytest.approx(rf.value, abs=0.02)
+
+
+def test_progress_bar_runs_in_every_mode():
+    top = infolens.topology_of(mlp(3, 2), torch.zeros(1, 3))
+    kw = dict(seed=0, in_range=(0, 1), in_bins=4, out_bins=4, progress=True)
+    assert infolens.ei_parts("0", top, threshold=0.05, **kw).value > 0
+    assert infolens.sensitivity("0", top, samples=1_000, **kw).value > 0
+
+
+def test_clip_policy_keeps_out_of_range_samples():
+    top = infolens.topology_of(mlp(), torch.zeros(1, 6))
+    kw = dict(samples=2_000, seed=0, in_range=(0, 1), in_bins=8, out_bins=8, out_range=(0.45, 0.55))
+    drop = infolens.ei_parts("0", top, **kw)
+    clip = infolens.ei_parts("0", top, out_of_range="clip", **kw)
+    assert drop.out_of_range_fraction == clip.out_of_range_fraction > 0
+    assert clip.value != drop.value
+    with pytest.raises(InfolensError, match="out_of_range"):
+        infolens.ei_parts("0", top, out_of_range="wrap", **kw)

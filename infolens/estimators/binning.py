@@ -79,7 +79,11 @@ def bin_codes(
     xd = x.double()
     lo = _as_edge(low, xd) - widen
     hi = _as_edge(high, xd) + widen
-    scaled = (xd - lo) * (bins / (hi - lo))
+    width = hi - lo
+    # tensor/tensor true division: `scalar / tensor` is computed through a reciprocal in
+    # torch, which rounds differently from the documented formula
+    scale = torch.full_like(width, float(bins)) / width if isinstance(width, torch.Tensor) else bins / width
+    scaled = (xd - lo) * scale
     inside = (xd >= lo) & (xd < hi)
     if widen == 0.0:
         inside |= xd == hi
