@@ -32,6 +32,8 @@ _EXPORTS = {
     "nc1": "infolens.measures.nc1",
     "digit_labels": "infolens.measures.vinfo",
     "decodable_information": "infolens.measures.vinfo",
+    # PID: representational complexity of a layer (nninfo)
+    "representational_complexity": "infolens.measures.complexity",
 }
 _MODULES = {"pid": "infolens.pid"}
 
@@ -48,6 +50,7 @@ __all__ = [
     "eis_between_groups",
     "nc1",
     "pid",
+    "representational_complexity",
     "sensitivity",
     "sensitivity_matrix",
     "topology_of",
@@ -74,6 +77,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from infolens import pid
     from infolens.measures.causal_plane import causal_plane
+    from infolens.measures.complexity import representational_complexity
     from infolens.measures.ei import (
         EIResult,
         ei,
