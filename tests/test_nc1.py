@@ -477,3 +477,54 @@ def test_measure_model_runs_a_second_sweep_when_the_cache_overflows():
     assert len(calls) == 4  # one sweep, pass 2 replayed from the cache
     with torch.no_grad():
         assert rel_err(small["0"]["nc1"], nc1(model(x), y)) < 1e-6  # D = 4000: no dense pinv
+
+
+def test_measure_model_cache_spans_several_chunks_with_uneven_batches(monkeypatch):
+    # Small chunks: batches of 13 (and a last one of 5) land in several cache buffers; the
+    # result must equal the one-shot functional form on the same features.
+    import infolens.measures.nc1 as nc1_module
+
+    monkeypatch.setattr(nc1_module, "_CHUNK_BYTES", 40 * (16 + 6) * 8)  # 40 rows per chunk
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 6))
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(200, 8, generator=g), torch.randint(0, 5, (200,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=13)
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    res = measure_nc1(model, loader, ["0", "2"], num_classes=5)
+    assert len(calls) == len(loader)  # one sweep: pass 2 ran from the cache
+    with torch.no_grad():
+        pre = model[0](x)
+        out = model[2](torch.relu(pre))
+    assert rel_err(res["0"]["nc1"], nc1(pre, y)) < 1e-12
+    assert rel_err(res["2"]["nc1"], nc1(out, y)) < 1e-12
+    assert res["0"]["n"] == 200
+
+
+def test_measure_model_cached_sweep_reports_bad_features_and_labels():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[1].bias.fill_(math.inf)
+    x, y = torch.randn(40, 4), torch.arange(40) % 2
+    loader = DataLoader(TensorDataset(x, y), batch_size=10)
+    with pytest.raises(InfolensError, match=r"'1'.*non-finite"):
+        measure_nc1(model, loader, ["0", "1"], num_classes=2)
+    good = nn.Sequential(nn.Linear(4, 3))
+    bad_labels = DataLoader(TensorDataset(x, torch.arange(40) % 3), batch_size=10)
+    with pytest.raises(InfolensError, match=r"num_classes=2"):
+        measure_nc1(good, bad_labels, ["0"], num_classes=2)
+
+
+def test_capture_store_callback_replaces_the_clone():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True))
+    buffer = torch.zeros(5, 4)
+
+    def store(path, out):
+        return buffer.copy_(out) if path == "0" else None
+
+    with torch.no_grad(), capture(model, ["0"], store=store) as feats:
+        x = torch.randn(5, 3)
+        model(x)
+        assert feats["0"] is buffer
+        torch.testing.assert_close(buffer, model[0](x))  # the copy predates the in-place ReLU

@@ -416,16 +416,6 @@ class NC1:
         else:
             _update_second(self.q, self.class_counts_pass2, self._projections, feats, labels)
 
-    def _update_checked(self, feats: dict[str, torch.Tensor], labels: torch.Tensor) -> None:
-        """Pass-2 update of a batch that a pass-1 :meth:`update` already validated (a replay).
-
-        ``feats`` are the flattened ``(B, D)`` features and ``labels`` the LongTensor on the
-        states' device, exactly as accepted in pass 1.
-        """
-        if self.phase != "second":
-            raise InfolensError("_update_checked() replays pass-1 batches in pass 2 only.")
-        _update_second(self.q, self.class_counts_pass2, self._projections, feats, labels)
-
     def _check_layers(self, feats: dict[str, torch.Tensor], single: bool) -> None:
         if single != self._single or set(feats) != set(self.class_sums):
             raise InfolensError(
@@ -690,6 +680,117 @@ def _warn_batch_stat_norms(model: nn.Module) -> None:
             return
 
 
+_CHUNK_BYTES = 16 * 2**20  # feature bytes (all layers) per cache buffer
+
+
+class _FeatureCache:
+    """Pass-1 features of a model sweep, cast to float64 inside the hooks into large buffers.
+
+    The cast that accumulation needs anyway is the copy that protects the values from later
+    in-place operations, so every feature is copied once; pass 1 and pass 2 then run over
+    whole chunks of rows (a few operations per chunk instead of per batch) and the model runs
+    once. ``budget`` caps the bytes kept (float64); a batch that does not fit deactivates the
+    cache (the caller then streams and runs a second sweep).
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.active = True
+        self.entries: list[tuple[dict[str, torch.Tensor], torch.Tensor, int]] = []  # (feats, labels, rows)
+        self.row_bytes = 0  # float64 bytes of one sample over all layers; 0 before the first batch
+        self.chunk_rows = 0
+        self.buffers: dict[str, torch.Tensor] = {}  # the open chunk, per layer
+        self.labels: torch.Tensor | None = None
+        self.capacity = self.fill = 0
+        self.start: int | None = None  # row of the current batch in the open chunk
+        self.rows = 0
+        self.stored: set[str] = set()
+
+    def begin(self, labels: object) -> None:
+        """Prepare the slots of the next batch (``labels`` gives its number of rows)."""
+        self.start, self.stored = None, set()
+        if not (self.active and isinstance(labels, torch.Tensor) and labels.dim() == 1):
+            return
+        rows = labels.shape[0]
+        if self.row_bytes and self.fill + rows > self.capacity:  # open a new chunk
+            self._close_chunk()
+            room = (self.budget - self.used) // self.row_bytes
+            if room < rows:
+                return
+            self.capacity = min(max(rows, self.chunk_rows), room)
+        self.start, self.rows = self.fill, rows
+
+    def store(self, path: str, out: torch.Tensor) -> torch.Tensor | None:
+        """Hook callback: a float64 copy of ``out`` in its slot (``None``: let capture clone it)."""
+        if self.start is None or out.shape[0] != self.rows or not out.is_floating_point():
+            return None
+        if not self.row_bytes:  # first batch: standalone copies (the chunk shape is not known yet)
+            self.stored.add(path)
+            return out.to(torch.float64, copy=True)
+        buf = self.buffers.get(path)
+        if buf is None:
+            buf = self.buffers[path] = torch.empty(
+                self.capacity, out.shape[1], dtype=torch.float64, device=out.device
+            )
+        elif buf.shape[1] != out.shape[1] or buf.device != out.device:
+            return None
+        slot = buf[self.start : self.start + self.rows]
+        slot.copy_(out)
+        self.stored.add(path)
+        return slot
+
+    def commit(self, feats: Mapping[str, torch.Tensor], labels: object) -> bool:
+        """Keep the batch just captured; ``False`` if it is not (entirely) in the cache."""
+        if not self.active or self.start is None or self.stored != set(feats):
+            return False
+        labels = _check_labels(labels, self.rows, None)
+        nbytes = sum(f.numel() * f.element_size() for f in feats.values())
+        if self.used + nbytes > self.budget:
+            return False
+        self.used += nbytes
+        if not self.row_bytes:  # first batch: kept as its own entry; fixes the chunk shape
+            device = next(iter(feats.values())).device
+            self.entries.append((dict(feats), labels.to(device), self.rows))
+            self.row_bytes = max(1, sum(f.shape[1] * 8 for f in feats.values()))
+            self.chunk_rows = max(1, _CHUNK_BYTES // self.row_bytes)
+            return True
+        if self.labels is None:
+            device = next(iter(self.buffers.values())).device
+            self.labels = torch.empty(self.capacity, dtype=torch.int64, device=device)
+        self.labels[self.start : self.start + self.rows].copy_(labels)
+        self.fill += self.rows
+        return True
+
+    def _close_chunk(self) -> None:
+        if self.fill:
+            self.entries.append((self.buffers, self.labels, self.fill))
+        self.buffers, self.labels, self.capacity, self.fill = {}, None, 0, 0
+
+    def _chunks(self, num_classes: int):
+        """``(float64 features, checked labels)`` of every cached chunk, in sweep order."""
+        self._close_chunk()
+        for feats, labels, rows in self.entries:
+            yield {name: f[:rows] for name, f in feats.items()}, _check_labels(labels[:rows], rows, num_classes)
+
+    def first_pass(self, metric: NC1) -> None:
+        """Pass-1 updates of ``metric`` from every cached chunk."""
+        for feats, labels in self._chunks(metric.num_classes):
+            if metric._single is None:
+                metric._init_states(feats, single=False)
+            _update_first(metric.class_sums, metric.class_counts, feats, labels)
+
+    def second_pass(self, metric: NC1) -> None:
+        """Pass-2 updates of ``metric`` from every cached chunk (after ``finish_first_pass``)."""
+        for feats, labels in self._chunks(metric.num_classes):
+            _update_second(metric.q, metric.class_counts_pass2, metric._projections, feats, labels)
+
+    def release(self, metric: NC1) -> None:
+        """Deactivate: run pass 1 on what is cached so far and drop the cache."""
+        self.first_pass(metric)
+        self.active, self.start, self.entries, self.buffers = False, None, [], {}
+
+
 def measure_nc1(
     model: nn.Module,
     dataloader: Iterable,
@@ -710,9 +811,11 @@ def measure_nc1(
     with ``nc1 = tr(Σ_W Σ_B⁺)/C`` and ``nc1_trace = tr(Σ_W Σ_B⁺)`` (dimensionless).
 
     ``cache_memory``: while the hooked features of pass 1 fit in this many bytes (e.g.
-    ``"1GiB"``, kept on the model's device in the layers' own dtype), they are kept and
-    replayed in pass 2 instead of running the model a second time; the result is identical
-    because the model is frozen. ``None`` or ``0`` always runs the second forward sweep.
+    ``"1GiB"``, counted as the float64 copies that accumulation makes anyway, kept on the
+    model's device), they are cast into a few large buffers during the sweep and both passes
+    run over those buffers instead of running the model a second time; the result is
+    identical because the model is frozen.
+    ``None`` or ``0`` always runs the second forward sweep.
     """
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
@@ -721,6 +824,7 @@ def measure_nc1(
     ]
     metric = NC1(num_classes, rel_eig_tol=rel_eig_tol)
     budget = 0 if not cache_memory else parse_memory(cache_memory, default=2**30)
+    cache = _FeatureCache(budget) if budget else None
     if device is None:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -728,15 +832,16 @@ def measure_nc1(
     was_training = model.training
     model.eval()
     try:
-        # the cache keeps the captured copies in the layers' dtype (float32 features cost half
-        # the memory traffic of float64 ones); each pass casts a batch to float64 transiently
-        with torch.inference_mode(), capture(model, layers) as feats:
+        store = cache.store if cache is not None else None
+        with torch.inference_mode(), capture(model, layers, store=store) as feats:
 
             def forward_passes():
                 seen = False
                 for batch in dataloader:
                     x, y = _split_batch(batch)
                     feats.clear()
+                    if cache is not None:
+                        cache.begin(y)
                     model(x.to(device))
                     missing = [str(p) for p in paths if p not in feats]
                     if missing:
@@ -749,21 +854,18 @@ def measure_nc1(
                 if not seen:
                     raise InfolensError("the dataloader yielded no batches; pass a non-empty dataloader.")
 
-            cache: list | None = [] if budget else None
-            cached_bytes = 0
             for batch_feats, y in forward_passes():
+                if cache is not None and cache.active:
+                    if cache.commit(batch_feats, y):
+                        continue  # pass 1 runs over the cached chunks after the sweep
+                    cache.release(metric)  # does not fit: stream, and sweep again in pass 2
                 metric.update(batch_feats, y)
-                if cache is not None:
-                    cached_bytes += sum(f.numel() * f.element_size() for f in batch_feats.values())
-                    if cached_bytes <= budget:
-                        # checked by the pass-1 update: replayed without re-validation
-                        cache.append((batch_feats, y.to(metric.class_counts.device).long()))
-                    else:
-                        cache = None  # does not fit: run the model again in pass 2
+            cached = cache is not None and cache.active
+            if cached:
+                cache.first_pass(metric)
             metric.finish_first_pass()
-            if cache is not None:
-                for batch_feats, y in cache:
-                    metric._update_checked(batch_feats, y)
+            if cached:
+                cache.second_pass(metric)
             else:
                 for batch_feats, y in forward_passes():
                     metric.update(batch_feats, y)

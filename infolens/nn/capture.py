@@ -8,7 +8,7 @@ Hooks are removed in ``finally``, so an exception inside the block leaves the mo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -38,6 +38,7 @@ def capture(
     flatten: bool = True,
     detach: bool = True,
     clone: bool = True,
+    store: Callable[[str, torch.Tensor], torch.Tensor | None] | None = None,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of the modules at ``layers`` while the block runs.
 
@@ -54,6 +55,11 @@ def capture(
     clone:
         Store a copy, so that a later in-place operation of the model (``ReLU(inplace=True)``)
         cannot change the recorded output.
+    store:
+        Optional ``store(path, output) -> tensor or None``, called inside the hook with the
+        (detached, flattened) output. A tensor it returns is recorded instead of the clone; it
+        must hold its own copy of the values (e.g. a slice of a preallocated buffer filled
+        with ``copy_``). ``None`` falls back to ``clone``.
 
     Yields
     ------
@@ -81,7 +87,7 @@ def capture(
         paths.append(path)
         modules.append(module)
 
-    store: dict[str, torch.Tensor] = {}
+    recorded: dict[str, torch.Tensor] = {}
 
     def make_hook(path: str):
         def hook(_module: nn.Module, _inputs: object, output: object) -> None:
@@ -94,7 +100,10 @@ def capture(
                     if out.dim() > 0
                     else out.reshape(1, 1)
                 )
-            store[path] = out.clone() if clone else out
+            kept = store(path, out) if store is not None else None
+            if kept is None:
+                kept = out.clone() if clone else out
+            recorded[path] = kept
 
         return hook
 
@@ -102,7 +111,7 @@ def capture(
     try:
         for path, module in zip(paths, modules):
             handles.append(module.register_forward_hook(make_hook(path)))
-        yield store
+        yield recorded
     finally:
         for handle in handles:
             handle.remove()
