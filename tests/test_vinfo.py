@@ -15,8 +15,11 @@ from torch import nn
 
 from infolens._validation import InfolensError
 from infolens.measures.vinfo import (
+    _adamw,
     _entropy_bits,
+    _evaluate_heads,
     _fresh_heads,
+    _linear_plan,
     _train_heads,
     decodable_information,
     digit_labels,
@@ -142,6 +145,85 @@ def test_batched_heads_equal_separate_trainings():
             torch.testing.assert_close(batched[name][h], alone[name][0], rtol=1e-12, atol=1e-12)
         # and training moved the weights
         assert not torch.equal(alone["0.weight"][0], head[0].weight)
+
+
+def plain_training(head, z, target, epochs, *, batch_size, lr, weight_decay, seed):
+    """One head trained the ordinary way: nn.Module forward, mean CE, AdamW, same batch order."""
+    head = copy.deepcopy(head)
+    optimiser = _adamw(head.parameters(), lr, weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(z.shape[0], generator=generator)
+        for idx in order.split(batch_size):
+            loss = nn.functional.cross_entropy(head(z[idx]), target[idx])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return head
+
+
+HEAD_SHAPES = {
+    "linear": lambda: nn.Sequential(nn.Linear(3, 4)),
+    "mlp": lambda: nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 4)),
+    "no_bias": lambda: nn.Sequential(nn.Linear(3, 5, bias=False), nn.GELU(), nn.Linear(5, 4, bias=False)),
+    "flatten_first": lambda: nn.Sequential(nn.Flatten(), nn.ReLU(), nn.Linear(3, 4)),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(HEAD_SHAPES))
+def test_fast_path_equals_vmap_and_ordinary_training(shape):
+    # The explicit batched-matmul path, the generic vmap path and heads trained one by one with
+    # an ordinary nn.Module loop all agree (float64).
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(45, 3, generator=g, dtype=torch.float64)
+    if shape == "flatten_first":
+        z = z.view(45, 3, 1)
+    targets = torch.randint(0, 4, (3, 45), generator=g)
+    heads = []
+    for s in (1, 2, 3):
+        torch.manual_seed(s)
+        heads.append(HEAD_SHAPES[shape]().double())
+    assert _linear_plan(heads[0], z.dim()) is not None
+    kwargs = {"batch_size": 16, "lr": 0.01, "weight_decay": 0.01, "seed": 5}
+    base, fast, buffers = _train_heads([copy.deepcopy(h) for h in heads], z, targets, [3] * 3, **kwargs)
+    _, generic, _ = _train_heads(
+        [copy.deepcopy(h) for h in heads], z, targets, [3] * 3, fast_path=False, **kwargs
+    )
+    for name in fast:
+        torch.testing.assert_close(fast[name], generic[name], rtol=1e-12, atol=1e-12)
+    ce = _evaluate_heads(base, fast, buffers, z, targets, batch_size=7)
+    ce_generic = _evaluate_heads(base, fast, buffers, z, targets, batch_size=7, fast_path=False)
+    torch.testing.assert_close(ce, ce_generic, rtol=1e-12, atol=1e-12)
+    for h, head in enumerate(heads):
+        alone = plain_training(head, z, targets[h], 3, **kwargs)
+        for name, p in alone.named_parameters():
+            torch.testing.assert_close(fast[name][h], p.detach(), rtol=1e-12, atol=1e-12)
+        with torch.no_grad():
+            expected = nn.functional.cross_entropy(alone(z), targets[h])
+        torch.testing.assert_close(ce[h], expected, rtol=1e-12, atol=1e-12)
+        assert not torch.equal(alone[-1].weight, head[-1].weight)  # training moved the weights
+
+
+def test_other_heads_use_the_generic_path_and_stay_independent():
+    assert _linear_plan(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.1), nn.Linear(4, 4)), 2) is None
+    assert _linear_plan(nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 4)), 2) is None
+    assert _linear_plan(nn.Linear(3, 4), 2) is None  # not a Sequential
+    assert _linear_plan(nn.Sequential(nn.Linear(3, 4)), 3) is None  # Linear over a 3-D input
+    assert _linear_plan(nn.Sequential(nn.Linear(3, 4), nn.Flatten(), nn.Linear(4, 4)), 2) is None
+    assert _linear_plan(nn.Sequential(nn.ReLU()), 2) is None  # no Linear: nothing to stack
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    targets = torch.randint(0, 4, (2, 30), generator=g)
+    heads = []
+    for s in (1, 2):
+        torch.manual_seed(s)
+        heads.append(nn.Sequential(nn.Linear(3, 5), nn.LayerNorm(5), nn.Linear(5, 4)).double())
+    kwargs = {"batch_size": 8, "lr": 0.01, "weight_decay": 0.0, "seed": 2}
+    _, batched, _ = _train_heads([copy.deepcopy(h) for h in heads], z, targets, [2, 2], **kwargs)
+    for h, head in enumerate(heads):
+        alone = plain_training(head, z, targets[h], 2, **kwargs)
+        for name, p in alone.named_parameters():
+            torch.testing.assert_close(batched[name][h], p.detach(), rtol=1e-12, atol=1e-12)
 
 
 def test_fresh_heads_are_reinitialised_and_checked():

@@ -265,6 +265,20 @@ def _flat_logits(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
     return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
 
 
+def _fused_supported(params: Sequence[torch.Tensor]) -> bool:
+    """Whether torch's fused AdamW kernel accepts these parameters (device and dtype)."""
+    try:
+        from torch.optim.optimizer import _device_dtype_check_for_fused
+    except ImportError:  # pragma: no cover - older or newer torch without the helper
+        return False
+    try:
+        for p in params:
+            _device_dtype_check_for_fused(p)
+    except RuntimeError:
+        return False
+    return True
+
+
 def _adamw(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """The heads' optimiser: AdamW, fused where the device supports it (else ``foreach``).
 
@@ -272,10 +286,8 @@ def _adamw(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> to
     sequential baseline builds its per-head optimisers with this function too.
     """
     params = list(params)
-    try:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+    flag = {"fused": True} if _fused_supported(params) else {"foreach": True}
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **flag)
 
 
 def _batched_forward(base: nn.Module, example: torch.Tensor, fast_path: bool = True) -> Callable:
