@@ -495,7 +495,7 @@ def _numba_kernel():
     return _KERNEL
 
 
-def _pair_mi(vals, ykw, delta, hw, p, n_per, k_lo, n_edges, fourier, clip):
+def _pair_mi(vals, ykw, delta, hw, p, n_per, k_lo, n_edges, fourier, clip, use_kernel=None):
     """MI (bits) and in-range mass per pair from CDF values (or Fourier series values).
 
     ``vals`` (P, I, kw): values at edges ``k_lo .. k_lo+kw-1`` (F = 0 below, 1 above those);
@@ -503,7 +503,9 @@ def _pair_mi(vals, ykw, delta, hw, p, n_per, k_lo, n_edges, fourier, clip):
     outside the window ``|y| < hw`` with ``y = ykw[o] − delta`` (``o = pair // n_per``).
     On the CPU a fused numba kernel; elsewhere the same steps in torch."""
     P = vals.shape[0]
-    if vals.device.type == "cpu":
+    if use_kernel is None:
+        use_kernel = vals.device.type == "cpu"
+    if use_kernel:
         kern = _numba_kernel()
         mi = torch.empty(P, dtype=torch.float64)
         mass = torch.empty(P, dtype=torch.float64)
@@ -575,7 +577,7 @@ def _coef_kernel():
     return _COEF_KERNEL
 
 
-def _fourier_series(w, yk, mid, half, mu, s, T2, Q, q_block=256):
+def _fourier_series(w, yk, mid, half, mu, s, T2, Q, q_block=256, use_kernel=None):
     """Series part (1/π) Σ_q φ_{A,i}(ω_q) sin(ω_q y)/q at y = yk − delta_{A,i}.
 
     ``w`` (b, n) weights of b outputs, ``yk`` (b, kw) finite thresholds minus each output's
@@ -600,7 +602,7 @@ def _fourier_series(w, yk, mid, half, mu, s, T2, Q, q_block=256):
         pre = torch.cat([ones, sk[:, :-1].cumprod(dim=1)], dim=1)
         suf = torch.cat([sk[:, 1:].flip(1).cumprod(dim=1).flip(1), ones], dim=1)
         coef = pre * suf * (live / (math.pi * q[None, :]))[:, None, :]  # (b, n, qb)
-        if w.device.type == "cpu":
+        if use_kernel if use_kernel is not None else w.device.type == "cpu":
             pm = torch.empty((b, n * nb, q1 - q0), dtype=torch.float64)
             rm = torch.empty_like(pm)
             _coef_kernel()(
