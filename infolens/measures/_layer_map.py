@@ -299,3 +299,111 @@ def affine_response(module: nn.Module, inputs: torch.Tensor, in_shape, dtype, de
         resp = _without_bias(module, eye.reshape(-1, *in_shape)).reshape(inputs.numel(), -1)
         f0 = module(torch.zeros((1, *in_shape), dtype=dtype, device=device)).reshape(-1)
     return resp, f0
+
+
+# --------------------------------------------------------------------------- exact estimator
+
+_NON_MONOTONE = {"gelu", "silu", "mish", "swish"}
+_CLOSED_FORM = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "relu6": "relu6",
+                "hardtanh": "hardtanh"}
+
+
+def exact_scope(lmap: LayerMap) -> str | None:
+    """Why the exact estimator does not apply to ``lmap`` (None when it does).
+
+    It applies to one affine module (Linear, Conv, AvgPool), optionally followed by eval-mode
+    BatchNorm (folded into the affine map) and one element-wise non-decreasing activation."""
+    if not lmap.single_module:
+        return (f"the map from {lmap.in_layer.path!r} to {lmap.layer.path!r} is a composite path "
+                "(a nonlinearity in between is not covered)")
+    module = lmap.layer.module
+    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
+        return "MaxPool is not an affine map"
+    if not isinstance(module, _AFFINE):
+        return f"{type(module).__name__} is not one of Linear, Conv, AvgPool"
+    ops = list(lmap.post)
+    if ops and isinstance(ops[-1], Activation):
+        act = ops.pop()
+        if act.name.lower() in _NON_MONOTONE:
+            return f"the activation {act.name} is not monotone"
+    for op in ops:
+        bn = isinstance(op, nn.modules.batchnorm._BatchNorm)
+        if not bn or op.training or op.running_mean is None:
+            return f"{type(op).__name__} after the layer is not an eval-mode BatchNorm"
+    return None
+
+
+def _affine64(module: nn.Module, x: torch.Tensor, bias: bool) -> torch.Tensor:
+    if isinstance(module, nn.Linear):
+        b = module.bias.double() if (bias and module.bias is not None) else None
+        return F.linear(x, module.weight.double(), b)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        b = module.bias.double() if (bias and module.bias is not None) else None
+        return module._conv_forward(x, module.weight.double(), b)
+    return module(x)
+
+
+def effective_affine(lmap: LayerMap, block: int = 1024):
+    """The affine map to the pre-activation of an in-scope layer, in float64.
+
+    Returns ``(W, b, act)``: ``W`` (n_in, n_out) with ``W[A, B]`` = d pre_B / d x_A, ``b``
+    (n_out,) the pre-activation at x = 0 (eval BatchNorm folded in), and the output
+    :class:`Activation` (None for the identity)."""
+    module = lmap.layer.module
+    dev = lmap.device
+    n_in = lmap.n_in
+    shape = lmap.in_shape
+    with torch.no_grad():
+        f0 = _affine64(module, torch.zeros((1, *shape), dtype=torch.float64, device=dev), True)
+        out_shape = f0.shape[1:]
+        rows = []
+        for a0 in range(0, n_in, block):
+            a1 = min(a0 + block, n_in)
+            eye = torch.zeros((a1 - a0, n_in), dtype=torch.float64, device=dev)
+            eye[torch.arange(a1 - a0), torch.arange(a0, a1)] = 1
+            rows.append(_affine64(module, eye.reshape(-1, *shape), False).reshape(a1 - a0, -1))
+        W = torch.cat(rows)
+        b = f0.reshape(-1)
+        act = None
+        for op in lmap.post:
+            if isinstance(op, Activation):
+                act = op
+                continue
+            scale = op.weight.double() if op.weight is not None else torch.ones_like(op.running_var.double())
+            scale = scale / torch.sqrt(op.running_var.double() + op.eps)
+            shift = (op.bias.double() if op.bias is not None else 0.0) - op.running_mean.double() * scale
+            per = int(torch.tensor(out_shape[1:]).prod()) if len(out_shape) > 1 else 1
+            s_full = scale.repeat_interleave(per)
+            W = W * s_full[None, :]
+            b = b * s_full + shift.repeat_interleave(per)
+    return W, b, act
+
+
+def output_activation(lmap: LayerMap) -> Activation | None:
+    """The output activation among ``lmap.post`` (None for the identity)."""
+    acts = [op for op in lmap.post if isinstance(op, Activation)]
+    return acts[-1] if acts else None
+
+
+def activation_inverse_of(act: Activation | None):
+    """The generalised inverse ``inv(g, side)`` of an output activation (see
+    :mod:`infolens.estimators.exact_ei`): closed forms for identity, sigmoid, tanh, ReLU,
+    ReLU6 and hardtanh; bisection for any other non-decreasing map (checked on a grid)."""
+    from infolens.estimators.exact_ei import activation_inverse, numeric_inverse
+
+    if act is None:
+        return activation_inverse("identity")
+    key = act.name.lower()
+    if key in _CLOSED_FORM:
+        if key == "hardtanh":
+            return activation_inverse("hardtanh", clip=act.range or (-1.0, 1.0))
+        return activation_inverse(_CLOSED_FORM[key])
+
+    def f64(z):
+        try:
+            return act(z)
+        except RuntimeError:  # a module with float32 parameters: evaluate as the layer does
+            dtype = next((p.dtype for p in getattr(act.fn, "parameters", list)()), torch.float32)
+            return act(z.to(dtype)).double()
+
+    return numeric_inverse(f64)
