@@ -43,10 +43,21 @@ from infolens.estimators.binning import (
 from infolens.estimators.entropy import ESTIMATORS
 from infolens.estimators.joint import VectorMI
 from infolens.estimators.pairwise import PairwiseCounts, counts_nbytes
-from infolens.measures._layer_map import _AFFINE, LayerMap, affine_response, build_layer_map
+from infolens.measures._layer_map import (
+    _AFFINE,
+    LayerMap,
+    activation_inverse_of,
+    affine_response,
+    build_layer_map,
+    effective_affine,
+    exact_scope,
+    output_activation,
+)
 
 DEFAULT_MAX_MEMORY = 256 * 2**20
 DEFAULT_MAX_SAMPLES = 2**23
+EXACT_ESTIMATORS = ("exact", "auto")
+AUTO_FALLBACK = "miller_madow"  # what estimator="auto" samples with outside the exact scope
 ADAPTIVE_START = 10_000
 EXTRAPOLATE_ROUNDS = 20
 EXTRAPOLATE_INTERVAL = 100_000
@@ -81,6 +92,7 @@ class EIResult:
     null_matrix: torch.Tensor | None = None
     history: list[tuple[int, float]] = field(default_factory=list)
     seed: int | None = None
+    exact: object | None = None  # ExactPairwise (in-range mass, T, Q, error bound) if exact
 
     def __float__(self) -> float:
         return float(self.value)
@@ -395,12 +407,18 @@ def _setup(
     layer, topology, *, in_layer, in_range, in_bins, out_range, out_bins, activation, device,
     estimator, seed, generator, max_memory, progress, out_of_range, null, batch_size, max_samples,
     backend="auto", widen=0.0, vector_binning="equal_width", structural_support=True,
-    range_defaults=None, float64_affine=False,
+    range_defaults=None, float64_affine=False, exact_ok=False,
 ):
+    if estimator in EXACT_ESTIMATORS and not exact_ok:
+        raise InfolensError(
+            f"estimator={estimator!r} applies to ei_parts, ei_parts_matrix, sensitivity and "
+            "sensitivity_matrix only; vector EI needs a sampling estimator, e.g. "
+            "estimator='miller_madow'."
+        )
     in_bins = check_positive_int("in_bins", in_bins, minimum=2)
     out_bins = check_positive_int("out_bins", out_bins, minimum=2)
     batch_size = check_positive_int("batch_size", batch_size)
-    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("estimator", estimator, (*ESTIMATORS, *EXACT_ESTIMATORS) if exact_ok else ESTIMATORS)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE_POLICIES)
     cfg = _Config(
         estimator=estimator,
@@ -443,6 +461,48 @@ def _result(measure, lmap, cfg, value, samples, in_bins, out_bins, oor, n_pairs,
         n_pairs=int(n_pairs),
         seed=cfg.seed,
         **kw,
+    )
+
+
+def _maybe_exact(measure: str, lmap: LayerMap, cfg: _Config, in_bins: int, out_bins: int):
+    """The exact (sampling-free) result for ``estimator="exact"``/``"auto"``, or None.
+
+    Outside the exact scope, ``"exact"`` raises an error naming the reason and ``"auto"``
+    switches ``cfg`` to the sampling estimator ``AUTO_FALLBACK`` (recorded in the result)."""
+    if cfg.estimator not in EXACT_ESTIMATORS:
+        return None
+    reason = exact_scope(lmap)
+    if reason is None:
+        try:
+            inverse = activation_inverse_of(output_activation(lmap))
+        except InfolensError as err:
+            reason = str(err).split(", so ")[0]
+    if reason is not None:
+        if cfg.estimator == "exact":
+            raise InfolensError(
+                f"estimator='exact' does not apply to layer {lmap.layer.path!r}: {reason}. Use a "
+                "sampling estimator, e.g. estimator='miller_madow' (or estimator='auto')."
+            )
+        cfg.estimator = AUTO_FALLBACK
+        return None
+    from infolens.estimators.exact_ei import (
+        exact_ei_parts,
+        exact_sensitivity,
+        preactivation_edges,
+    )
+
+    W, b, _ = effective_affine(lmap)
+    edges = preactivation_edges(lmap.out_range, out_bins, inverse, widen=cfg.widen)
+    fn = exact_sensitivity if measure.startswith("sensitivity") else exact_ei_parts
+    ex = fn(W, b, lmap.in_range, in_bins, edges, widen=cfg.widen, out_of_range=cfg.out_of_range)
+    cfg.estimator = "exact"
+    frac = 1.0 - float(ex.in_range_mass.mean())
+    _warn_out_of_range(lmap, frac)
+    matrix = ex.mi.to(lmap.device) if measure.endswith("matrix") else None
+    return _result(
+        measure, lmap, cfg, float(ex.mi.sum()), 0, in_bins, out_bins, frac, lmap.n_pairs,
+        matrix=matrix, null=0.0 if cfg.null else None, exact=ex,
+        null_matrix=torch.zeros_like(matrix) if (cfg.null and matrix is not None) else None,
     )
 
 
@@ -534,8 +594,14 @@ _COMMON_DOC = """
         Overrides the activation applied to ``layer``'s output.
     device : str or torch.device, optional
         Where noise is drawn and counted (default: the layer's device).
-    estimator : {"plugin", "miller_madow"}
-        Entropy estimator.
+    estimator : {"plugin", "miller_madow", "exact", "auto"}
+        Entropy estimator. ``"exact"`` (ei_parts, ei_parts_matrix, sensitivity and
+        sensitivity_matrix of one Linear/Conv/AvgPool layer, eval BatchNorm folded, with a
+        non-decreasing activation) computes every pair's joint table exactly, without
+        sampling (``samples`` is ignored and recorded as 0; ``result.exact`` holds the
+        in-range mass per pair, the series parameters and the error bound); outside that
+        scope it raises. ``"auto"`` is exact where it applies and Miller–Madow sampling
+        otherwise; ``result.estimator`` records which was used.
     seed : int, optional / generator : torch.Generator, optional
         Randomness; with neither, torch's global generator is used (as deep-ei does).
     max_memory : int or str
@@ -569,8 +635,11 @@ def ei_parts(
         out_range=out_range, out_bins=out_bins, activation=activation, device=device,
         estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
         progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=max_samples, backend=backend,
+        max_samples=max_samples, backend=backend, exact_ok=True,
     )
+    exact = _maybe_exact("ei_parts", lmap, cfg, in_bins, out_bins)
+    if exact is not None:
+        return exact
     return _ei_parts(lmap, cfg, noise, in_bins, out_bins, threshold, samples, extrapolate)
 
 
@@ -632,8 +701,11 @@ def ei_parts_matrix(
         out_range=out_range, out_bins=out_bins, activation=activation, device=device,
         estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
         progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend,
+        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
     )
+    exact = _maybe_exact("ei_parts_matrix", lmap, cfg, in_bins, out_bins)
+    if exact is not None:
+        return exact
     return _ei_parts_matrix(lmap, cfg, noise, in_bins, out_bins, samples)
 
 
@@ -751,8 +823,11 @@ def sensitivity(
         out_range=out_range, out_bins=out_bins, activation=activation, device=device,
         estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
         progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend,
+        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
     )
+    exact = _maybe_exact("sensitivity", lmap, cfg, in_bins, out_bins)
+    if exact is not None:
+        return exact
     total = check_positive_int("samples", samples)
     mi, null_mi, frac, _ = _sensitivity_counts(lmap, cfg, noise, in_bins, out_bins, total)
     return _result(
@@ -777,8 +852,11 @@ def sensitivity_matrix(
         out_range=out_range, out_bins=out_bins, activation=activation, device=device,
         estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
         progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend,
+        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
     )
+    exact = _maybe_exact("sensitivity_matrix", lmap, cfg, in_bins, out_bins)
+    if exact is not None:
+        return exact
     total = check_positive_int("samples", samples)
     mi, null_mi, frac, to_matrix = _sensitivity_counts(lmap, cfg, noise, in_bins, out_bins, total)
     return _result(
