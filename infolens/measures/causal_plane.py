@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from infolens._validation import InfolensError, check_range
-from infolens.measures.ei import ei, ei_parts, sensitivity
+from infolens.measures.ei import AUTO_FALLBACK, EXACT_ESTIMATORS, ei, ei_parts, sensitivity
 from infolens.nn.topology import topology_of
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ def causal_plane(
     that no bounded activation feeds (the first layer, typically); other ranges come from
     the activations. ``vector_bins`` sets the bins of vector EI (default ``in_bins``); vector
     EI of wide layers needs far more samples than states, so it saturates at ``log2 N``.
+    ``estimator="exact"`` or ``"auto"`` computes sensitivity and EI_parts without sampling
+    where the layer allows it (see :func:`infolens.ei_parts`; vector EI is then sampled with
+    Miller–Madow); the ``estimator`` column records the one used for EI_parts.
     Returns a tidy ``pandas.DataFrame``, one row per layer (columns in ``COLUMNS``), bits.
     """
     top = topology_of(model, input)
@@ -84,7 +87,10 @@ def causal_plane(
         v = None
         if vector:
             vb = vector_bins or in_bins
-            v = ei(info.path, top, samples=samples, in_bins=vb, out_bins=vb, seed=seed, **common)
+            vcommon = dict(common)
+            if estimator in EXACT_ESTIMATORS:  # vector EI has no exact form: it is sampled
+                vcommon["estimator"] = AUTO_FALLBACK
+            v = ei(info.path, top, samples=samples, in_bins=vb, out_bins=vb, seed=seed, **vcommon)
         degeneracy = s.value - p.value
         rows.append({
             "layer": info.path,
@@ -102,7 +108,7 @@ def causal_plane(
             "ei_parts_null": p.null,
             "ei_null": v.null if v else None,
             "units": "bits",
-            "estimator": estimator,
+            "estimator": p.estimator,
             "samples": samples,
             "in_bins": in_bins,
             "out_bins": out_bins,
