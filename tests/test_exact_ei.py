@@ -390,3 +390,128 @@ def test_tables_are_distributions_and_mi_matches_the_entropy_code(n, m, bx, by, 
     assert bool((r.mi <= math.log2(min(bx, by)) + 1e-12).all())
     z = tabs[..., :-2].sum((-2, -1))
     assert torch.allclose(r.in_range_mass, z, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- wiring
+
+KW = dict(in_range=(0.0, 1.0), in_bins=8, out_bins=8)
+
+
+def test_estimator_exact_on_the_measures_equals_the_engine():
+    model = linear_model(6, 3, "sigmoid", seed=4, scale=3.0)
+    top = infolens.topology_of(model, torch.zeros(1, 6))
+    W = model[0].weight.detach().double().T
+    b = model[0].bias.detach().double()
+    e = edges_for("sigmoid", 8)
+    ref = X.exact_ei_parts(W, b, (0, 1), 8, e)
+    sref = X.exact_sensitivity(W, b, (0, 1), 8, e)
+    r = infolens.ei_parts("0", top, estimator="exact", **KW)
+    m = infolens.ei_parts_matrix("0", top, estimator="exact", **KW)
+    s = infolens.sensitivity("0", top, estimator="exact", **KW)
+    sm = infolens.sensitivity_matrix("0", top, estimator="exact", **KW)
+    assert r.estimator == "exact" and r.samples == 0 and r.null == 0.0
+    assert r.value == pytest.approx(ref.value, abs=1e-12)
+    assert torch.allclose(m.matrix.double(), ref.mi, atol=1e-12, rtol=0)
+    assert s.value == pytest.approx(sref.value, abs=1e-12)
+    assert torch.allclose(sm.matrix.double(), sref.mi, atol=1e-12, rtol=0)
+    assert r.exact.in_range_mass.shape == (6, 3) and r.exact.cdf_error_bound < 1e-10
+    # sensitivity against its sampled estimate (one input at a time: small bias)
+    ss = infolens.sensitivity("0", top, estimator="miller_madow", samples=200_000, seed=0, **KW)
+    assert ss.value == pytest.approx(s.value, abs=0.02)
+
+
+def test_identity_layer_through_the_api_is_log2_bins():
+    lin = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+        lin.bias.zero_()
+    top = infolens.topology_of(nn.Sequential(lin), torch.zeros(1, 1))
+    r = infolens.ei_parts("0", top, estimator="exact", in_range=(0, 1), out_range=(0, 1),
+                          in_bins=16, out_bins=16)
+    assert r.value == pytest.approx(4.0, abs=1e-12)
+
+
+def test_conv_batchnorm_and_avgpool_agree_with_sampling():
+    torch.manual_seed(1)
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Tanh()).eval()
+    with torch.no_grad():
+        conv[1].running_mean.uniform_(-0.3, 0.3)
+        conv[1].running_var.uniform_(0.5, 2.0)
+        conv[1].weight.uniform_(-2.0, 2.0)
+    top = infolens.topology_of(conv, torch.zeros(1, 1, 4, 4))
+    ex = infolens.ei_parts_matrix("0", top, estimator="exact", **KW)
+    mm = infolens.ei_parts_matrix("0", top, estimator="miller_madow", samples=200_000, seed=0,
+                                  null=False, **KW)
+    assert ex.n_pairs == mm.n_pairs < 16 * 32  # receptive fields, not all pairs
+    assert float((ex.matrix.double() - mm.matrix.double()).abs().max()) < 5e-3
+    pool = nn.Sequential(nn.AvgPool2d(2), nn.Sigmoid())
+    topp = infolens.topology_of(pool, torch.zeros(1, 1, 4, 4))
+    a = infolens.ei_parts_matrix("0", topp, estimator="exact", **KW)
+    b = infolens.ei_parts_matrix("0", topp, estimator="miller_madow", samples=200_000, seed=0,
+                                 null=False, **KW)
+    assert float((a.matrix.double() - b.matrix.double()).abs().max()) < 5e-3
+
+
+def test_out_of_scope_errors_and_auto_fallback():
+    gelu = nn.Sequential(nn.Linear(3, 2), nn.GELU())
+    top = infolens.topology_of(gelu, torch.zeros(1, 3))
+    kw = dict(KW, out_range=(-1.0, 3.0))
+    with pytest.raises(InfolensError, match=r"not monotone.*sampling estimator"):
+        infolens.ei_parts("0", top, estimator="exact", **kw)
+    r = infolens.ei_parts("0", top, estimator="auto", samples=5_000, seed=0, **kw)
+    assert r.estimator == "miller_madow" and r.samples == 5_000
+    mp = nn.Sequential(nn.MaxPool2d(2))
+    topm = infolens.topology_of(mp, torch.zeros(1, 1, 4, 4))
+    with pytest.raises(InfolensError, match="MaxPool"):
+        infolens.sensitivity("0", topm, estimator="exact", out_range=(0, 1), **KW)
+    deep = nn.Sequential(nn.Linear(3, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Sigmoid())
+    topd = infolens.topology_of(deep, torch.zeros(1, 3))
+    with pytest.raises(InfolensError, match="composite path"):
+        infolens.ei_parts("2", topd, in_layer="0", estimator="exact", **KW)
+    with pytest.raises(InfolensError, match="vector EI"):
+        infolens.ei("0", topd, estimator="exact", **KW)
+    assert infolens.ei_parts("0", topd, estimator="auto", **KW).estimator == "exact"
+
+
+def test_other_monotone_activation_by_bisection_agrees_with_sampling():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 2), nn.Softplus())
+    top = infolens.topology_of(model, torch.zeros(1, 3))
+    kw = dict(KW, out_range=(0.0, 3.0))
+    ex = infolens.ei_parts_matrix("0", top, estimator="exact", **kw)
+    mm = infolens.ei_parts_matrix("0", top, estimator="miller_madow", samples=500_000, seed=0,
+                                  null=False, **kw)
+    assert float((ex.matrix.double() - mm.matrix.double()).abs().max()) < 5e-3
+
+
+def test_compat_exact_keyword():
+    import infolens.compat.deep_ei as deep_ei
+
+    case = next(c for c in REF["cases"] if c["function"] == "ei_parts" and c["n_in"] == 20)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 10, bias=False), nn.Sigmoid())
+    top = deep_ei.topology_of(model, torch.zeros(1, 20))
+    kw = dict(in_range=(0, 1), out_range=(0, 1), in_bins=64, out_bins=64)
+    v = deep_ei.ei_parts(model[0], top, exact=True, **kw)
+    W = model[0].weight.detach().double().T
+    e = edges_for("sigmoid", 64, 1e-6)
+    assert v == pytest.approx(X.exact_ei_parts(W, None, (0, 1), 64, e, widen=1e-6).value, abs=1e-12)
+    assert v < case["value"] - 1.0  # deep-ei's 1e5-sample number is mostly bias
+    m = deep_ei.ei_parts_matrix(model[0], top, exact=True, **kw)
+    assert float(m.sum()) == pytest.approx(v, abs=1e-9)
+    s = deep_ei.sensitivity(model[0], top, exact=True, **kw)
+    sm = deep_ei.sensitivity_matrix(model[0], top, exact=True, **kw)
+    assert s == pytest.approx(X.exact_sensitivity(W, None, (0, 1), 64, e, widen=1e-6).value, abs=1e-10)
+    assert float(sm.sum()) == pytest.approx(s, abs=1e-9)
+
+
+def test_causal_plane_auto():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Sigmoid(), nn.Linear(3, 2), nn.Sigmoid())
+    table = infolens.causal_plane(model, torch.rand(2, 4), samples=3_000, in_bins=8,
+                                  out_bins=8, input_range=(0, 1), estimator="auto")
+    assert list(table.estimator) == ["exact", "exact"]
+    top = infolens.topology_of(model, torch.zeros(1, 4))
+    p = infolens.ei_parts("2", top, estimator="exact", in_bins=8, out_bins=8)
+    assert float(table.ei_parts.iloc[1]) == pytest.approx(p.value, abs=1e-12)
+    assert table.ei.notna().all()
