@@ -113,7 +113,9 @@ def main(keys: list[str]) -> None:
         rows.append({"case": key, **case, "threads": THREADS, "deep_ei": ref, "compat": comp,
                      "native": nat})
     out = Path(__file__).with_name(f"bench_ei_results_{THREADS}thread.json")
-    out.write_text(json.dumps(rows, indent=1))
+    previous = json.loads(out.read_text()) if out.exists() else []
+    merged = {r["case"]: r for r in previous} | {r["case"]: r for r in rows}
+    out.write_text(json.dumps([merged[k] for k in sorted(merged)], indent=1))
     print(f"wrote {out}")
 
 
