@@ -279,17 +279,28 @@ def _terms(a: torch.Tensor, half: torch.Tensor, tol: float, max_terms: int):
     """Number of series terms Q per output and the truncation bound on the CDF.
 
     The tail (1/π) Σ_{q>Q} env(ω_q)/q uses, for each ω, the worst leave-one-out product of
-    the non-increasing envelope of |sinc|; beyond the evaluated grid, factors already in the
-    1/x regime bound the rest (a geometric-in-log tail)."""
+    the non-increasing envelope of |sinc| (the factor removed is the one of the largest
+    width, the most decaying); beyond the evaluated grid, the r factors already in the 1/x
+    regime bound the rest by env(ω_cap)/(π r). The envelope sums come from sorted widths and
+    prefix sums (O(log n) per term)."""
     omega1 = math.pi / half  # 2π / T
+    srt = a.sort(dim=1).values.contiguous()
+    n = srt.shape[1]
+    zero = torch.zeros_like(srt[:, :1])
+    s2 = torch.cat([zero, srt.square().cumsum(dim=1)], dim=1)  # (b, n+1)
+    sl = torch.cat([zero, srt.clamp(min=1e-300).log().cumsum(dim=1)], dim=1)
+    amax = srt[:, -1:]
     cap = 64
     while True:
         q = torch.arange(1, cap + 1, dtype=torch.float64, device=a.device)
-        x = a[:, :, None] * (omega1[:, None] * q[None, :])[:, None, :]
-        le = _log_envelope(x)
-        worst = le.sum(dim=1) - le.min(dim=1).values  # (b, cap)
+        om = omega1[:, None] * q[None, :]  # (b, cap)
+        i1 = torch.searchsorted(srt, _X0 / om, right=True)  # Gaussian regime: a·ω ≤ x0
+        i2 = torch.searchsorted(srt, math.pi / om, right=True)  # plateau up to π, then 1/x
+        total = (-(om * om) / 6.0 * s2.gather(1, i1) - (i2 - i1) * math.log(math.pi)
+                 - (sl[:, -1:] - sl.gather(1, i2)) - (n - i2) * om.log())
+        worst = total - _log_envelope(amax * om)
         env = torch.exp(worst)
-        r = (x > math.pi).sum(dim=1)[:, -1] - 1  # factors in the 1/x regime, minus the removed one
+        r = (n - i2[:, -1]) - 1  # factors in the 1/x regime, minus the removed one
         beyond = torch.where(r >= 1, env[:, -1] / (math.pi * r.clamp(min=1)),
                              torch.full_like(env[:, -1], math.inf))
         terms = env / (math.pi * q)
@@ -540,7 +551,7 @@ def _coef_kernel():
     ``pm = c_{A,q}·sinc(d_{A,i} ω_q)·cos(ω_q δ_{A,i})`` and the same with ``sin``, for
     ``ω_q = q·ω_1``, ``q = q0+1 ..``. The phases advance by complex multiplication from an
     exact start at each block (relative error ~ q·eps); sinc uses its Taylor series for
-    small arguments."""
+    small arguments. Writes ``[pm, −rm]`` side by side (one GEMM against ``[sin; cos]``)."""
     global _COEF_KERNEL
     if _COEF_KERNEL is not None:
         return _COEF_KERNEL
@@ -548,7 +559,7 @@ def _coef_kernel():
     from numba import njit, prange
 
     @njit(parallel=True, cache=True, boundscheck=False, nogil=True)
-    def coef_kernel(coef, d, delta, omega1, q0, pm, rm):  # pragma: no cover - compiled
+    def coef_kernel(coef, d, delta, omega1, q0, out):  # pragma: no cover - compiled
         n_pairs, qb = coef.shape
         nbin = d.shape[1]
         for a in prange(n_pairs):
@@ -570,8 +581,8 @@ def _coef_kernel():
                     else:
                         sc = si / x
                     v = coef[a, k] * sc
-                    pm[a, i, k] = v * cr
-                    rm[a, i, k] = v * ci
+                    out[a, i, k] = v * cr
+                    out[a, i, qb + k] = -v * ci
 
     _COEF_KERNEL = coef_kernel
     return _COEF_KERNEL
@@ -589,7 +600,7 @@ def _fourier_series(w, yk, mid, half, mu, s, T2, Q, q_block=256, use_kernel=None
     a = s * w.abs()
     d = w.abs()[:, :, None] * half[None, None, :]  # (b, n, nb)
     delta = w[:, :, None] * (mid - mu)[None, None, :]  # M − C
-    series = torch.zeros((b, n * nb, kw), dtype=torch.float64, device=w.device)
+    series = None
     qmax = int(Q.max()) if Q.numel() else 0
     omega1 = math.pi / T2  # (b,)
     for q0 in range(0, qmax if kw else 0, q_block):
@@ -603,22 +614,26 @@ def _fourier_series(w, yk, mid, half, mu, s, T2, Q, q_block=256, use_kernel=None
         suf = torch.cat([sk[:, 1:].flip(1).cumprod(dim=1).flip(1), ones], dim=1)
         coef = pre * suf * (live / (math.pi * q[None, :]))[:, None, :]  # (b, n, qb)
         if use_kernel if use_kernel is not None else w.device.type == "cpu":
-            pm = torch.empty((b, n * nb, q1 - q0), dtype=torch.float64)
-            rm = torch.empty_like(pm)
+            pr = torch.empty((b, n * nb, 2 * (q1 - q0)), dtype=torch.float64)
             _coef_kernel()(
                 coef.reshape(b * n, -1).contiguous().numpy(), d.reshape(b * n, nb).numpy(),
                 delta.reshape(b * n, nb).numpy(),
                 omega1[:, None].expand(b, n).reshape(-1).contiguous().numpy(), q0,
-                pm.view(b * n, nb, -1).numpy(), rm.view(b * n, nb, -1).numpy(),
+                pr.view(b * n, nb, -1).numpy(),
             )
         else:
             arg = om[:, None, None, :]
             cf = coef[:, :, None, :] * _sinc(d[..., None] * arg)  # (b, n, nb, qb)
             th = delta[..., None] * arg
-            pm = (cf * torch.cos(th)).reshape(b, n * nb, -1)
-            rm = (cf * torch.sin(th)).reshape(b, n * nb, -1)
+            pr = torch.cat([cf * torch.cos(th), -cf * torch.sin(th)], dim=-1).reshape(b, n * nb, -1)
         ang = om[:, :, None] * yk[:, None, :]  # (b, qb, kw)
-        series += pm @ torch.sin(ang) - rm @ torch.cos(ang)
+        trig = torch.cat([torch.sin(ang), torch.cos(ang)], dim=1)  # (b, 2qb, kw)
+        if series is None:
+            series = torch.bmm(pr, trig)
+        else:
+            series.baddbmm_(pr, trig)
+    if series is None:
+        series = torch.zeros((b, n * nb, kw), dtype=torch.float64, device=w.device)
     return series.reshape(b, n, nb, kw), delta
 
 
