@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--samples", type=int, default=50_000)
     demo.add_argument("--bins", type=int, default=32)
     demo.add_argument("--vector-bins", type=int, default=4)
-    demo.add_argument("--estimator", default="plugin", choices=["plugin", "miller_madow"])
+    demo.add_argument("--estimator", default="auto",
+                      choices=["auto", "exact", "plugin", "miller_madow"])
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, default=Path("runs"))
     demo.set_defaults(func=_demo)

@@ -38,7 +38,7 @@ def causal_plane(
     out_bins: int = 64,
     input_range=None,
     out_range=None,
-    estimator: str = "plugin",
+    estimator: str = "auto",
     seed: int = 0,
     vector: bool = True,
     vector_bins: int | None = None,
@@ -54,9 +54,11 @@ def causal_plane(
     that no bounded activation feeds (the first layer, typically); other ranges come from
     the activations. ``vector_bins`` sets the bins of vector EI (default ``in_bins``); vector
     EI of wide layers needs far more samples than states, so it saturates at ``log2 N``.
-    ``estimator="exact"`` or ``"auto"`` computes sensitivity and EI_parts without sampling
-    where the layer allows it (see :func:`infolens.ei_parts`; vector EI is then sampled with
-    Miller–Madow); the ``estimator`` column records the one used for EI_parts.
+    The default ``estimator="auto"`` computes sensitivity and EI_parts exactly, without
+    sampling, where the layer allows it (one affine map and a monotone activation, see
+    :func:`infolens.ei_parts`) and with Miller–Madow sampling elsewhere, so sampling bias
+    never passes for information; vector EI is always sampled (Miller–Madow under
+    ``"exact"``/``"auto"``). The ``estimator`` column records the one used for EI_parts.
     Returns a tidy ``pandas.DataFrame``, one row per layer (columns in ``COLUMNS``), bits.
     """
     top = topology_of(model, input)
