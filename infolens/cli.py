@@ -48,6 +48,8 @@ def _demo(args: argparse.Namespace) -> int:
                       "ei", "degeneracy", "x_prime", "y_prime")
         ])
     console.print(out)
+    used = ", ".join(sorted(set(table["estimator"])))
+    console.print(f"sensitivity and EI_parts estimator: {used}; vector EI sampled, null = shuffled outputs")
     console.print(f"run folder: [bold]{run}[/] (config.yaml, causal_plane.csv, causal_plane.png)")
     return 0
 
