@@ -403,10 +403,22 @@ class _PairwiseEstimator:
 # --------------------------------------------------------------------------- shared setup
 
 
+_COMMON_KEYS = (
+    "in_layer", "in_range", "in_bins", "out_range", "out_bins", "activation", "device",
+    "estimator", "seed", "generator", "max_memory", "progress", "out_of_range", "null",
+    "batch_size", "max_samples", "backend",
+)
+
+
+def _common(args: dict) -> dict:
+    """The shared keyword arguments of a public measure, taken from its ``locals()``."""
+    return {k: args[k] for k in _COMMON_KEYS if k in args}
+
+
 def _setup(
     layer, topology, *, in_layer, in_range, in_bins, out_range, out_bins, activation, device,
-    estimator, seed, generator, max_memory, progress, out_of_range, null, batch_size, max_samples,
-    backend="auto", widen=0.0, vector_binning="equal_width", structural_support=True,
+    estimator, seed, generator, max_memory, progress, out_of_range, null, batch_size,
+    max_samples=DEFAULT_MAX_SAMPLES, backend="auto", widen=0.0, vector_binning="equal_width", structural_support=True,
     range_defaults=None, float64_affine=False, exact_ok=False,
 ):
     if estimator in EXACT_ESTIMATORS and not exact_ok:
@@ -631,11 +643,7 @@ def ei_parts(
     ``2·(E_{k-1} − E_k)/E_k ≤ threshold``, capped at ``max_samples`` with a warning.
     """
     lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=max_samples, backend=backend, exact_ok=True,
+        layer, topology, **_common(locals()), exact_ok=True
     )
     exact = _maybe_exact("ei_parts", lmap, cfg, in_bins, out_bins)
     if exact is not None:
@@ -697,11 +705,7 @@ def ei_parts_matrix(
     structural support); ``result.value`` is its sum (EI_parts).
     """
     lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
+        layer, topology, **_common(locals()), exact_ok=True
     )
     exact = _maybe_exact("ei_parts_matrix", lmap, cfg, in_bins, out_bins)
     if exact is not None:
@@ -819,11 +823,7 @@ def sensitivity(
     response to a unit input, ``y = act(f(0) + x_A·r_A)``, instead of a full forward pass.
     """
     lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
+        layer, topology, **_common(locals()), exact_ok=True
     )
     exact = _maybe_exact("sensitivity", lmap, cfg, in_bins, out_bins)
     if exact is not None:
@@ -848,11 +848,7 @@ def sensitivity_matrix(
 ) -> EIResult:
     """The n×m matrix of I(bin(x_A); bin(y_B)) with only A noised (others 0), in bits."""
     lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES, backend=backend, exact_ok=True,
+        layer, topology, **_common(locals()), exact_ok=True
     )
     exact = _maybe_exact("sensitivity_matrix", lmap, cfg, in_bins, out_bins)
     if exact is not None:
@@ -951,13 +947,7 @@ def ei(
     ``|E_k − E_{k−1}| < threshold`` bits, capped at ``max_samples``. A sample with any
     coordinate out of range is dropped (``out_of_range="drop"``) or clipped (``"clip"``).
     """
-    lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=max_samples,
-    )
+    lmap, cfg, noise, in_bins, out_bins = _setup(layer, topology, **_common(locals()))
     return _vector_ei(lmap, cfg, noise, in_bins, out_bins, threshold, samples)
 
 
@@ -1020,13 +1010,7 @@ def eis_between_groups(
     All groups share one interventional sample stream (inputs are flattened indices).
     Values in bits.
     """
-    lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES,
-    )
+    lmap, cfg, noise, in_bins, out_bins = _setup(layer, topology, **_common(locals()))
     return _eis_between_groups(lmap, cfg, noise, in_bins, out_bins, groups, samples)
 
 
@@ -1051,13 +1035,7 @@ def vector_and_pairwise_ei(
     max_memory=None, progress: bool = False, out_of_range: str = "drop", null: bool = True,
 ) -> tuple[EIResult, EIResult]:
     """(vector EI, EI_parts) computed from the same interventional samples, in bits."""
-    lmap, cfg, noise, in_bins, out_bins = _setup(
-        layer, topology, in_layer=in_layer, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, activation=activation, device=device,
-        estimator=estimator, seed=seed, generator=generator, max_memory=max_memory,
-        progress=progress, out_of_range=out_of_range, null=null, batch_size=batch_size,
-        max_samples=DEFAULT_MAX_SAMPLES,
-    )
+    lmap, cfg, noise, in_bins, out_bins = _setup(layer, topology, **_common(locals()))
     return _vector_and_pairwise(lmap, cfg, noise, in_bins, out_bins, samples)
 
 
