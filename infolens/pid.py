@@ -5,36 +5,5 @@ The estimators live in :mod:`infolens.estimators.pid`; this module is their publ
 ``infolens.pid.representational_complexity(sources, target)``.
 """
 
-from infolens.estimators.pid import (
-    Antichain,
-    Atom,
-    ComplexityResult,
-    Lattice,
-    PIDResult,
-    ReingResult,
-    ShannonInvariants,
-    isx,
-    nninfo_subsets,
-    redundancy_lattice,
-    reing_complexity,
-    representational_complexity,
-    shannon_invariants,
-    union_information,
-)
-
-__all__ = [
-    "Antichain",
-    "Atom",
-    "ComplexityResult",
-    "Lattice",
-    "PIDResult",
-    "ReingResult",
-    "ShannonInvariants",
-    "isx",
-    "nninfo_subsets",
-    "redundancy_lattice",
-    "reing_complexity",
-    "representational_complexity",
-    "shannon_invariants",
-    "union_information",
-]
+from infolens.estimators.pid import *  # noqa: F403  (the public face re-exports all of it)
+from infolens.estimators.pid import __all__  # noqa: F401
