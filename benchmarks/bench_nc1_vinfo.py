@@ -152,12 +152,16 @@ def bench_nc1(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, lay
 # ------------------------------------------------------------------------------- DIB
 
 
-def train_one_by_one(heads, z: torch.Tensor, targets: torch.Tensor, epochs: int, seed: int) -> None:
+def train_one_by_one(
+    heads, z: torch.Tensor, targets: torch.Tensor, epochs: int, seed: int, encoder=None
+) -> None:
     """Train ``heads[h]`` on ``targets[h]`` in place, one head after another (ordinary loop).
 
     The same mini-batch order as the batched trainer (a generator seeded with ``seed``,
     pre-shuffled index tensors), mean CE per batch, one AdamW per head (the same settings and
-    implementation flags as the batched heads).
+    implementation flags as the batched heads). With ``encoder``, ``z`` holds raw inputs and
+    every step runs the frozen encoder on its batch first (the thesis's way: a frozen encoder
+    copy in front of each head), instead of reading cached encoder outputs.
     """
     n = z.shape[0]
     for h, head in enumerate(heads):
@@ -167,14 +171,23 @@ def train_one_by_one(heads, z: torch.Tensor, targets: torch.Tensor, epochs: int,
         for _ in range(epochs):
             order = torch.randperm(n, generator=generator)
             for idx in order.split(BATCH):
-                loss = F.cross_entropy(head(z[idx]), targets[h, idx])
+                inputs = z[idx]
+                if encoder is not None:
+                    with torch.no_grad():
+                        inputs = encoder(inputs)
+                loss = F.cross_entropy(head(inputs), targets[h, idx])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
 
 
-def sequential_dib(model, split_at, train, test, *, epochs: int, seed: int = 0) -> dict:
+def sequential_dib(
+    model, split_at, train, test, *, epochs: int, seed: int = 0, cache_encoder: bool = True
+) -> dict:
     """The same heads as :func:`decodable_information`, trained one after another.
+
+    ``cache_encoder=False`` runs the frozen encoder in front of every head at every training and
+    evaluation step, as the thesis did (one frozen encoder + decoder copy per head).
 
     Returns ``{(eval_split, kind): value in bits}`` with the same definitions (sum over digits).
     """
@@ -197,15 +210,25 @@ def sequential_dib(model, split_at, train, test, *, epochs: int, seed: int = 0) 
         0, 2**62, (n_heads,), generator=torch.Generator().manual_seed(point_seed)
     ).tolist()
     heads = vinfo._fresh_heads(decoder, split_at, head_seeds, None, z.device)
-    train_one_by_one(heads, z, targets["train"], epochs, point_seed)
+    if cache_encoder:
+        train_one_by_one(heads, z, targets["train"], epochs, point_seed)
+    else:
+        train_one_by_one(heads, train[0], targets["train"], epochs, point_seed, encoder=encoder)
+    raw = {"train": train[0], "test": test[0]}
     ce = {split: [] for split in encoded}
     for h, head in enumerate(heads):
         head.eval()
         with torch.no_grad():
             for split, (z_e, _) in encoded.items():
                 t_e = targets[split][h]
+                source = z_e if cache_encoder else raw[split]
+
+                def logits(i, source=source, head=head):
+                    inputs = source[i : i + BATCH]
+                    return head(inputs if cache_encoder else encoder(inputs))
+
                 total = sum(
-                    float(F.cross_entropy(head(z_e[i : i + BATCH]), t_e[i : i + BATCH], reduction="sum"))
+                    float(F.cross_entropy(logits(i), t_e[i : i + BATCH], reduction="sum"))
                     for i in range(0, len(z_e), BATCH)
                 )
                 ce[split].append(total / len(z_e))
@@ -233,11 +256,19 @@ def bench_dib(split_at: str, epochs: int, repeats: int):
     def sequential():
         results["sequential"] = sequential_dib(model, split_at, train, test, epochs=epochs)
 
-    times = interleaved({"sequential": sequential, "batched": batched}, repeats)
+    def thesis_style():
+        results["thesis"] = sequential_dib(
+            model, split_at, train, test, epochs=epochs, cache_encoder=False
+        )
+
+    times = interleaved(
+        {"sequential": sequential, "seq., encoder/step": thesis_style, "batched": batched}, repeats
+    )
     df = results["batched"]
     diff = max(
         abs(float(df[(df.eval_split == s) & (df.kind == k)].value.iloc[0]) - v)
-        for (s, k), v in results["sequential"].items()
+        for run in ("sequential", "thesis")
+        for (s, k), v in results[run].items()
     )
     n_digits = int(df[df.kind == "minimality"].n_heads.iloc[0])
     name = f"DIB {split_at!r} {n_digits}+1 heads"
