@@ -13,6 +13,12 @@ states, never with the number of samples. The plug-in pmf ``counts / N`` is then
 estimator as explicit ``weights``. The shuffle null is drawn from the same counts: a uniformly
 random permutation of the labels over the N samples gives a joint table whose law depends only on
 the two margins (a multivariate hypergeometric draw per target value), so no sample is stored.
+
+The two halves are public for distributed and incremental use: :func:`count_joint_states` (or a
+:class:`JointStateCounts` fed batch by batch) counts one data shard, the shards' counts merge
+exactly (:meth:`JointStateCounts.merge`; :meth:`JointStateCounts.state` is plain data for
+``all_gather_object``), and :func:`complexity_from_counts` runs the PID on the merged counts,
+giving the same result as one process counting all the data.
 """
 
 from __future__ import annotations
@@ -180,9 +186,15 @@ def _batches(data: object, batch_size: int) -> Iterable:
     )
 
 
-def _layer_quantization(
-    model: nn.Module, layer: str | nn.Module, levels: int | None, limits: object
+def layer_quantization(
+    model: nn.Module, layer: str | nn.Module, levels: int | None = None, limits: object = None
 ) -> tuple[str, nn.Module, int, tuple[float, float]]:
+    """``(path, module, levels, limits)``: how the output of ``layer`` is quantized for the PID.
+
+    A layer quantized with :func:`infolens.nn.quantization.quantize` uses its own levels and
+    limits (passing different ones is an error); any other layer needs ``levels`` and takes
+    ``limits`` from its bounded activation (tanh (-1, 1), sigmoid (0, 1)) unless given.
+    """
     module = resolve_module(model, layer, arg="layer")
     path = layer if isinstance(layer, str) else module_path(model, module)
     if isinstance(module, QuantizedLayer):
@@ -209,44 +221,151 @@ def _layer_quantization(
     return path, module, int(levels), lims
 
 
-def _count_joint_states(
+class JointStateCounts:
+    """Streaming, mergeable counts of the distinct joint states ``(k_1..k_D, t)`` of one layer.
+
+    ``k_i`` is neuron i's nearest-level index ``round((a_i − lo)/step)`` (``levels`` levels over
+    ``limits``), ``t`` the target's integer code(s). Only the counts of distinct states are kept
+    (packed int64 keys, :class:`~infolens.estimators.joint.JointCounts`), so memory grows with
+    the number of distinct states, never with the samples. Counts are sums: shards of the data
+    (DDP ranks) are counted separately and combined exactly with :meth:`merge`/:meth:`merged`
+    (plain-data :meth:`state` for ``all_gather_object``); the merged states come out in the same
+    sorted order as one pass over all the data, so :func:`complexity_from_counts` of the merge
+    equals the single-process value bit for bit.
+    """
+
+    def __init__(self, layer: str, levels: int, limits: tuple[float, float]) -> None:
+        self.layer = str(layer)
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+            raise InfolensError(f"levels must be an integer >= 2, got {levels!r}.")
+        self.levels = int(levels)
+        self.limits = check_range("limits", limits)
+        self.width: int | None = None
+        self.target_width: int | None = None
+        self.counter: JointCounts | None = None
+
+    def _ensure(self, width: int, t_width: int) -> JointCounts:
+        if self.counter is None:
+            self.width, self.target_width = int(width), int(t_width)
+            self.counter = JointCounts(self.width + self.target_width, max(self.levels, _PACK_RADIX))
+        elif width != self.width or t_width != self.target_width:
+            raise InfolensError(
+                f"layer {self.layer!r} gave {width} neurons and target {t_width} column(s) in a "
+                f"later batch, after {self.width} and {self.target_width}; every batch must have "
+                "the same shapes."
+            )
+        return self.counter
+
+    def update(self, activations: torch.Tensor, target_codes: torch.Tensor) -> None:
+        """Count a batch: activations ``(B, D)`` (quantized here) and integer targets ``(B, k)``."""
+        codes = level_codes(activations, self.levels, self.limits, name=f"layer {self.layer!r}")
+        t = target_codes.reshape(codes.shape[0], -1).to(device="cpu", dtype=torch.int64)
+        self._ensure(codes.shape[1], t.shape[1]).update(torch.cat([codes.cpu(), t], dim=1))
+
+    @property
+    def n_samples(self) -> int:
+        """N, the samples counted."""
+        return 0 if self.counter is None else int(self.counter.n_samples)
+
+    def state(self) -> dict:
+        """Plain data (numpy arrays, numbers): the distinct states, their counts, the quantization."""
+        if self.counter is None:
+            states, counts = np.zeros((0, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        else:
+            st, ct = self.counter.states()
+            states, counts = st.cpu().numpy(), ct.cpu().numpy()
+        return {"layer": self.layer, "levels": self.levels, "limits": tuple(self.limits),
+                "width": self.width, "target_width": self.target_width, "states": states,
+                "counts": counts}
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> JointStateCounts:
+        """Rebuild the counts from :meth:`state`."""
+        return cls(state["layer"], state["levels"], state["limits"]).merge(state)
+
+    def merge(self, *others: JointStateCounts | Mapping) -> JointStateCounts:
+        """Add the counts of ``others`` (counts or their :meth:`state`); returns ``self``."""
+        for other in others:
+            st = other.state() if isinstance(other, JointStateCounts) else other
+            if (st["layer"], st["levels"], tuple(st["limits"])) != (
+                self.layer, self.levels, tuple(self.limits)
+            ):
+                raise InfolensError(
+                    f"cannot merge counts of layer {st['layer']!r} ({st['levels']} levels over "
+                    f"{tuple(st['limits'])}) into layer {self.layer!r} ({self.levels} levels over "
+                    f"{self.limits})."
+                )
+            counts = np.asarray(st["counts"], dtype=np.int64)
+            if st["width"] is None or counts.size == 0:
+                continue
+            self._ensure(int(st["width"]), int(st["target_width"])).update(
+                torch.as_tensor(np.asarray(st["states"], dtype=np.int64)),
+                weights=torch.as_tensor(counts),
+            )
+        return self
+
+    @classmethod
+    def merged(cls, parts: Sequence[JointStateCounts | Mapping]) -> JointStateCounts:
+        """New counts holding the sum of ``parts`` (e.g. the states of every DDP rank)."""
+        if not parts:
+            raise InfolensError("merged() needs at least one part.")
+        first = parts[0].state() if isinstance(parts[0], JointStateCounts) else parts[0]
+        return cls(first["layer"], first["levels"], first["limits"]).merge(*parts)
+
+
+def count_joint_states(
     model: nn.Module,
-    batches: Iterable,
-    path: str,
-    levels: int,
-    limits: tuple[float, float],
-    target: Target,
-    device: torch.device,
-) -> tuple[JointCounts, int, int]:
-    """One pass over the data: counts of distinct ``(level codes of D neurons, target)`` rows."""
-    counter: JointCounts | None = None
-    width = t_width = -1
-    with torch.inference_mode(), capture(model, [path]) as feats:
-        for batch in batches:
-            x, y = _split(batch)
-            feats.clear()
-            model(x.to(device))
-            if path not in feats:
-                raise InfolensError(
-                    f"layer {path!r} did not run during the forward pass; pass a module that the "
-                    "model's forward calls."
-                )
-            act = feats[path]
-            codes = level_codes(act, levels, limits, name=f"layer {path!r}")
-            t = _target_codes(target, x, y, codes.shape[0])
-            if counter is None:
-                width, t_width = codes.shape[1], t.shape[1]
-                counter = JointCounts(width + t_width, max(levels, _PACK_RADIX))
-            elif codes.shape[1] != width or t.shape[1] != t_width:
-                raise InfolensError(
-                    f"layer {path!r} gave {codes.shape[1]} neurons and target {t.shape[1]} "
-                    f"column(s) in a later batch, after {width} and {t_width}; every batch must "
-                    "have the same shapes."
-                )
-            counter.update(torch.cat([codes.cpu(), t], dim=1))
-    if counter is None or counter.n_samples == 0:
+    data: object,
+    layer: str | nn.Module,
+    *,
+    levels: int | None = None,
+    limits: tuple[float, float] | None = None,
+    target: Target = "labels",
+    batch_size: int = 1024,
+    device: torch.device | str | None = None,
+) -> JointStateCounts:
+    """One pass over ``data``: the :class:`JointStateCounts` of ``layer``'s quantized neurons.
+
+    Arguments as in :func:`representational_complexity` (which is this followed by
+    :func:`complexity_from_counts`). Runs the model in ``eval()`` mode under
+    ``torch.inference_mode()`` and restores its training mode.
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    _check_target(target)
+    path, _, levels, limits = layer_quantization(model, layer, levels, limits)
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    device = torch.device(device)
+    acc = JointStateCounts(path, levels, limits)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), capture(model, [path]) as feats:
+            for batch in _batches(data, batch_size):
+                x, y = _split(batch)
+                feats.clear()
+                model(x.to(device))
+                if path not in feats:
+                    raise InfolensError(
+                        f"layer {path!r} did not run during the forward pass; pass a module that "
+                        "the model's forward calls."
+                    )
+                act = feats[path]
+                acc.update(act, _target_codes(target, x, y, act.shape[0]))
+    finally:
+        model.train(was_training)
+    if acc.n_samples == 0:
         raise InfolensError("the data yielded no samples; pass a non-empty dataset.")
-    return counter, width, t_width
+    return acc
+
+
+def _check_target(target: object) -> None:
+    if not (target == "labels" or callable(target)):
+        raise InfolensError(
+            f"target must be 'labels' or a callable f(inputs, labels) returning integer codes, "
+            f"got {target!r}."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,33 +561,76 @@ def representational_complexity(
     n_subsets = check_positive_int("n_subsets", n_subsets)
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
-    if not (target == "labels" or callable(target)):
-        raise InfolensError(
-            f"target must be 'labels' or a callable f(inputs, labels) returning integer codes, "
-            f"got {target!r}."
-        )
+    _check_target(target)
+    _null_count(null)
+    counts = count_joint_states(
+        model, data, layer, levels=levels, limits=limits, target=target, batch_size=batch_size,
+        device=device,
+    )
+    return _complexity(
+        counts, sources=sources, method=method, null=null, seed=seed, n_subsets=n_subsets,
+        subset_seed=subset_seed, chunk_size=chunk_size, stacklevel=3,
+    )
+
+
+def _null_count(null: object) -> int:
     n_null = int(null) if isinstance(null, (bool, int, np.integer)) else -1
     if n_null < 0:
         raise InfolensError(f"null must be False, True or a number of permutations, got {null!r}.")
-    path, _, levels, limits = _layer_quantization(model, layer, levels, limits)
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
+    return n_null
 
-    was_training = model.training
-    model.eval()
-    try:
-        counter, width, _ = _count_joint_states(
-            model, _batches(data, batch_size), path, levels, limits, target, device
+
+def complexity_from_counts(
+    counts: JointStateCounts | Mapping | Sequence[JointStateCounts | Mapping],
+    *,
+    sources: str | int | Sequence[Sequence[int]] = "neurons",
+    method: str = "auto",
+    null: bool | int = False,
+    seed: int | None = None,
+    n_subsets: int = 26,
+    subset_seed: int = 1234,
+    chunk_size: int | None = None,
+) -> LayerComplexity:
+    """Representational complexity C (and Pi_m, I, N, R) from counted joint states.
+
+    ``counts`` is a :class:`JointStateCounts`, its :meth:`~JointStateCounts.state`, or a list
+    of them (the shards of a distributed pass, merged exactly first). The definitions, the
+    arguments and the result are those of :func:`representational_complexity`, which is
+    :func:`count_joint_states` followed by this function: ``C = (1/I) sum_m m Pi_m``
+    (dimensionless), ``Pi_m`` and ``I = I(T : S)`` in bits, plug-in pmf ``counts / N``.
+    """
+    method = check_choice("method", method, METHODS)
+    n_subsets = check_positive_int("n_subsets", n_subsets)
+    if chunk_size is not None:
+        chunk_size = check_positive_int("chunk_size", chunk_size)
+    _null_count(null)
+    if isinstance(counts, (list, tuple)):
+        counts = JointStateCounts.merged(counts)
+    elif isinstance(counts, Mapping):
+        counts = JointStateCounts.from_state(counts)
+    if not isinstance(counts, JointStateCounts):
+        raise InfolensError(
+            "counts must be JointStateCounts (from count_joint_states), its state() or a list "
+            f"of them, got {type(counts).__name__}."
         )
-    finally:
-        model.train(was_training)
+    if counts.n_samples == 0:
+        raise InfolensError("the data yielded no samples; pass a non-empty dataset.")
+    return _complexity(
+        counts, sources=sources, method=method, null=null, seed=seed, n_subsets=n_subsets,
+        subset_seed=subset_seed, chunk_size=chunk_size, stacklevel=3,
+    )
 
-    states, counts_t = counter.states()
+
+def _complexity(
+    acc: JointStateCounts, *, sources, method, null, seed, n_subsets, subset_seed, chunk_size,
+    stacklevel: int,
+) -> LayerComplexity:
+    n_null = _null_count(null)
+    path, levels, limits, width = acc.layer, acc.levels, acc.limits, int(acc.width)
+    states, counts_t = acc.counter.states()
     states_np = states.cpu().numpy()
     counts = counts_t.cpu().numpy().astype(np.float64)
-    n_samples = int(counter.n_samples)
+    n_samples = acc.n_samples
     neuron_codes, target_cols = states_np[:, :width], states_np[:, width:]
     target_of, n_targets = compact_codes(target_cols)
     groups, subsets, analysed = _source_spec(sources, width, n_subsets, subset_seed)
@@ -484,7 +646,7 @@ def representational_complexity(
             "the plug-in I and PID atoms are biased upward. Compare with the shuffle null "
             "(null=True), or use fewer levels, fewer/coarser sources or more samples.",
             InfolensWarning,
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
 
     null_result = None
@@ -531,5 +693,12 @@ def representational_complexity(
     )
 
 
-
-__all__ = ["LayerComplexity", "NullResult", "representational_complexity"]
+__all__ = [
+    "JointStateCounts",
+    "LayerComplexity",
+    "NullResult",
+    "complexity_from_counts",
+    "count_joint_states",
+    "layer_quantization",
+    "representational_complexity",
+]
