@@ -275,6 +275,20 @@ def iter_batches(
         yield X[start:start + batch_size], y[start:start + batch_size]
 
 
+def to_model_input(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the model's device, and in its floating dtype when ``x`` is floating.
+
+    Trainers with ``precision="64-true"`` or ``"bf16-true"`` convert the weights; callbacks that
+    feed stored float32 data to the model convert the inputs the same way.
+    """
+    param = next(model.parameters(), None)
+    if param is None:
+        return x
+    if x.is_floating_point() and param.is_floating_point():
+        return x.to(device=param.device, dtype=param.dtype)
+    return x.to(param.device)
+
+
 def as_split_map(data: Any, default: str = "train") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Normalise callback data to ``{split name: (X, y)}``.
 
@@ -300,5 +314,5 @@ def as_split_map(data: Any, default: str = "train") -> dict[str, tuple[torch.Ten
 
 __all__: Sequence[str] = (
     "Dist", "MeasureCallback", "Schedule", "as_split_map", "iter_batches", "log_spaced_epochs",
-    "unwrap_model",
+    "to_model_input", "unwrap_model",
 )
