@@ -290,14 +290,48 @@ def _adamw(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> to
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **flag)
 
 
+def _loop_forward(base: nn.Module) -> Callable:
+    """Batched forward as a loop of ``functional_call`` over the heads' slices of the stacks.
+
+    For heads ``vmap`` cannot run: BatchNorm (running statistics are updated in place, here in
+    the head's own slice of the stacked buffers) and custom autograd functions such as the
+    quantizers' straight-through rounding. Each head still has its own parameters and buffers.
+    """
+
+    def forward(params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        n_heads = next(iter(params.values())).shape[0]
+        return torch.stack([
+            functional_call(
+                base,
+                ({k: v[h] for k, v in params.items()}, {k: v[h] for k, v in buffers.items()}),
+                (x,),
+            )
+            for h in range(n_heads)
+        ])
+
+    return forward
+
+
+def _needs_loop(base: nn.Module) -> bool:
+    """Whether ``base`` holds modules that ``vmap`` cannot batch (BatchNorm, quantizers)."""
+    from infolens.nn.quantization import Quantizer
+
+    return any(
+        isinstance(m, (nn.modules.batchnorm._BatchNorm, Quantizer)) for m in base.modules()
+    )
+
+
 def _batched_forward(base: nn.Module, example: torch.Tensor, fast_path: bool = True) -> Callable:
     """``forward(params, buffers, x) -> (H, B, C)`` for the stacked heads of ``base``'s type.
 
-    Linear/elementwise heads use explicit batched matrix products (``fast_path``); any other
-    head uses ``vmap(functional_call)``. Both compute every head exactly as on its own.
+    Linear/elementwise heads use explicit batched matrix products (``fast_path``); heads with
+    BatchNorm or quantizers loop over the heads (:func:`_loop_forward`); any other head uses
+    ``vmap(functional_call)``. All compute every head exactly as on its own.
     """
     steps = _linear_plan(base, example.dim()) if fast_path else None
-    return _linear_forward(steps) if steps is not None else _vmap_forward(base)
+    if steps is not None:
+        return _linear_forward(steps)
+    return _loop_forward(base) if _needs_loop(base) else _vmap_forward(base)
 
 
 def _train_heads(
@@ -433,13 +467,6 @@ def _fresh_heads(
                         )
                     module.reset_parameters()
         head = head.to(device)
-        for module in head.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                raise InfolensError(
-                    f"split_at={split_at!r}: the decoder contains BatchNorm, whose running "
-                    "statistics cannot be updated by batched (vmap) heads; use a split point "
-                    "after the last BatchNorm, or a decoder without BatchNorm."
-                )
         trained = [p.detach().to(device) for p in decoder.parameters()]
         fresh = [p.detach() for p in head.parameters()]
         if trained and len(fresh) == len(trained) and all(
@@ -547,7 +574,8 @@ def decodable_information(
     representation is that child's output) or ``"input"`` (the raw input), see :func:`split_points`.
     The decoder's output size must be at least ``num_classes``. Decoders are re-initialised with
     each module's ``reset_parameters()`` under a per-head seed, or built by
-    ``head_factory(split_at, seed)``. Decoders with BatchNorm are not supported.
+    ``head_factory(split_at, seed)``. Heads with BatchNorm or quantizers are trained by a loop
+    over the heads (vmap cannot batch them), still each with its own parameters and buffers.
 
     Parameters
     ----------
