@@ -82,23 +82,28 @@ COLUMNS = [
 # --------------------------------------------------------------------------------------------
 
 
+def output_module(module: nn.Module) -> nn.Module:
+    """The module whose output a block returns: the last child of a container (recursively),
+    skipping pass-through modules (Identity, Flatten, Dropout); the module itself otherwise."""
+    if isinstance(module, (nn.Sequential, nn.ModuleList)):
+        for child in reversed(list(module.children())):
+            if not isinstance(child, _PASS_THROUGH):
+                return output_module(child)
+    return module
+
+
 def activation_limits(module: nn.Module) -> tuple[float, float] | None:
     """The output range ``(lo, hi)`` of ``module`` when it is known from its type, else ``None``.
 
     Bounded activations give their range (tanh, softsign, hardtanh (-1, 1) or their own bounds;
-    sigmoid, hardsigmoid (0, 1); ReLU6 (0, 6)); a quantized layer gives its quantization limits;
-    a container (``nn.Sequential``, ``nn.ModuleList``, a zoo block) gives the range of its last
-    child, skipping pass-through modules (Identity, Flatten, Dropout). Unbounded activations
-    (ReLU, GELU, ...) and other modules give ``None``.
+    sigmoid, hardsigmoid, softmax (0, 1); ReLU6 (0, 6)); a quantized layer gives its quantization
+    limits; a container (``nn.Sequential``, ``nn.ModuleList``, a zoo block) gives the range of
+    its :func:`output_module`. Unbounded activations (ReLU, GELU, ...) and other modules give
+    ``None``.
     """
+    module = output_module(module)
     if isinstance(module, QuantizedLayer):
         return module.limits
-    if isinstance(module, (nn.Sequential, nn.ModuleList)):
-        for child in reversed(list(module.children())):
-            if isinstance(child, _PASS_THROUGH):
-                continue
-            return activation_limits(child)
-        return None
     if isinstance(module, nn.Softmax):
         return (0.0, 1.0)
     act = activation_from(module, source="module")
@@ -374,13 +379,13 @@ class InfoPlaneCounts:
 # --------------------------------------------------------------------------------------------
 
 
-def observed_limits(
+def activation_extremes(
     model: nn.Module, batches: Iterable, layers: Sequence[str], *, device=None
 ) -> dict[str, tuple[float, float]]:
     """``{path: (min, max)}`` of every layer's activations over ``batches`` (one forward pass).
 
-    Raises on non-finite activations (naming the layer). A constant layer gets ``(v − ½, v + ½)``
-    so that its range is not empty.
+    ``(inf, -inf)`` for a layer that saw no sample (an empty data shard), so extremes of
+    several shards combine with ``min``/``max``. Raises on non-finite activations.
     """
     lo = dict.fromkeys(layers, math.inf)
     hi = dict.fromkeys(layers, -math.inf)
@@ -390,24 +395,41 @@ def observed_limits(
             if act.numel():
                 lo[path] = min(lo[path], float(act.min()))
                 hi[path] = max(hi[path], float(act.max()))
-    out = {}
-    for path in layers:
-        if not math.isfinite(lo[path]):
-            raise InfolensError("the data yielded no samples; pass a non-empty dataset.")
-        a, b = lo[path], hi[path]
-        out[path] = (a, b) if a < b else (a - 0.5, b + 0.5)
-    return out
+    return {path: (lo[path], hi[path]) for path in layers}
+
+
+def limits_from_extremes(extremes: tuple[float, float]) -> tuple[float, float]:
+    """Binning limits from observed ``(min, max)``: a constant layer gets ``(v − ½, v + ½)``."""
+    a, b = float(extremes[0]), float(extremes[1])
+    if not math.isfinite(a) or not math.isfinite(b):
+        raise InfolensError("the data yielded no samples; pass a non-empty dataset.")
+    return (a, b) if a < b else (a - 0.5, b + 0.5)
+
+
+def observed_limits(
+    model: nn.Module, batches: Iterable, layers: Sequence[str], *, device=None
+) -> dict[str, tuple[float, float]]:
+    """``{path: (min, max)}`` of every layer's activations over ``batches``, as binning limits.
+
+    Raises on non-finite activations (naming the layer) and on empty data. A constant layer
+    gets ``(v − ½, v + ½)`` so that its range is not empty.
+    """
+    seen = activation_extremes(model, batches, layers, device=device)
+    return {path: limits_from_extremes(seen[path]) for path in layers}
 
 
 def _layer_outputs(model: nn.Module, batches: Iterable, layers: Sequence[str], device):
     """Yield ``{path: (activations (B, D), labels)}`` per batch, activations checked finite."""
+    param = next(model.parameters(), None)
     if device is None:
-        param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else None
     with torch.inference_mode(), capture(model, list(layers)) as feats:
         for batch in batches:
             x, y = _split(batch)
             feats.clear()
+            if dtype is not None and x.is_floating_point():
+                x = x.to(device=device, dtype=dtype)  # e.g. a float64 model on float32 data
             model(x.to(device))
             out = {}
             for path in layers:
@@ -549,10 +571,13 @@ __all__ = [
     "DEFAULT_BINS",
     "InfoPlaneCounts",
     "InfoPlanePoint",
+    "activation_extremes",
     "activation_limits",
     "count_info_plane",
     "information_plane",
     "label_codes",
+    "limits_from_extremes",
     "observed_limits",
+    "output_module",
     "resolve_layers",
 ]
