@@ -8,6 +8,7 @@ in ``root``; a missing file raises ``FileNotFoundError`` saying what was expecte
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -70,9 +71,10 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (plain or ``.gz``) into a native-endian numpy array.
+    """Read an IDX file (plain or ``.gz``) and return it as a native-endian numpy array.
 
-    Validates the magic number (two zero bytes, a known type code, at least one
+    The array has the file's dtype (type code 0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+    0x0D float32, 0x0E float64) and the shape its header states. Validates the magic number (two zero bytes, a known type code, at least one
     dimension), the header length and that the payload has exactly the size the header
     states. Raises ``ValueError`` naming the file otherwise.
     """
@@ -109,7 +111,8 @@ class _BatchUnpickler(pickle.Unpickler):
     """Unpickler for CIFAR batches: only numpy array reconstruction is allowed.
 
     A CIFAR batch is a dict of lists, strings and one uint8 array; any other global in the
-    pickle is refused, so a tampered file cannot run code.
+    pickle is refused, so a tampered file cannot run code. ``_codecs.encode`` is how
+    Python 3 writes ``bytes`` at pickle protocols below 3.
     """
 
     _ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
@@ -119,6 +122,7 @@ class _BatchUnpickler(pickle.Unpickler):
         ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),
     })
 
     def find_class(self, module: str, name: str):
@@ -128,6 +132,8 @@ class _BatchUnpickler(pickle.Unpickler):
             return np.ndarray
         if name == "dtype":
             return np.dtype
+        if module == "_codecs":
+            return codecs.encode
         core = _numpy_core()
         return getattr(core.multiarray if name == "_reconstruct" else core.numeric, name)
 

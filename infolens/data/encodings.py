@@ -46,7 +46,7 @@ def one_hot(y: object, num_classes: int) -> torch.Tensor:
 
 
 def from_one_hot(targets: object) -> torch.Tensor:
-    """Integer labels (int64, shape (N,)) from one-hot rows or scores: the argmax of each row."""
+    """Return integer labels (int64, shape (N,)) from one-hot rows or scores: each row's argmax."""
     t = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(np.asarray(targets))
     if t.ndim != 2:
         raise InfolensError(f"targets must be 2-D (N, C), got shape {tuple(t.shape)}.")
@@ -74,7 +74,7 @@ def binary_code(y: object, n_bits: int) -> torch.Tensor:
 
 
 def from_binary_code(bits: object, *, threshold: float = 0.5) -> torch.Tensor:
-    """Integer labels (int64, shape (N,)) from LSB-first bits or sigmoid outputs.
+    """Return integer labels (int64, shape (N,)) from LSB-first bits or sigmoid outputs.
 
     Each value is rounded at ``threshold`` (``>= threshold`` counts as 1), then
     ``label = Σ_b bit_b · 2**b``. The inverse of ``binary_code``.

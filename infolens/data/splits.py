@@ -28,7 +28,7 @@ def _labels(y: object) -> np.ndarray:
 
 
 def seeded_permutation(n: int, *, seed: int = 0) -> torch.Tensor:
-    """A seeded permutation of ``0..n-1`` as an int64 tensor of shape (n,)."""
+    """Return a seeded permutation of ``0..n-1`` as an int64 tensor of shape (n,)."""
     n = check_positive_int("n", n, minimum=0)
     return torch.from_numpy(permutation(n, check_seed(seed)))
 

@@ -48,7 +48,7 @@ def _pair_count(bits: torch.Tensor, pairs: tuple[tuple[int, int], ...]) -> torch
 
 
 def szt_score(X: object) -> torch.Tensor:
-    """The SZT score ``31k − 3k² + 7a − 4p`` of each 12-bit row (int64, shape (N,)).
+    """Return the SZT score ``31k − 3k² + 7a − 4p`` of each 12-bit row (int64, shape (N,)).
 
     ``X`` is (N, 12) with entries in {0, 1}; k counts ones, a the icosahedron edges with both
     ends 1, p the antipodal pairs with both ends 1. The label is ``score >= 119``.
@@ -81,7 +81,7 @@ def szt() -> tuple[torch.Tensor, torch.Tensor]:
 def szt_bundle(
     *, split: str = "paper", seed: int = 0, image_shape: bool = False, flatten: bool = False
 ) -> DatasetBundle:
-    """The SZT task as a ``DatasetBundle`` (also ``load("SZT", ...)``).
+    """Return the SZT task as a ``DatasetBundle`` (also ``load("SZT", ...)``).
 
     ``split``: ``"paper"`` (seeded random 3277 train / 819 test, the paper's 80/20),
     ``"nninfo"`` (seeded random 2796 / 1300) or ``"all"`` (train = test = all 4096, the

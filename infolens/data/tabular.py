@@ -25,9 +25,10 @@ def iris(*, seed: int = 0, scale: bool = True, flatten: bool = False) -> Dataset
 
     All 150 samples are put in seeded-permutation order (deep-ei's shuffle was unseeded);
     the first 100 are the training set and the other 50 the test set, not stratified, so
-    the class balance per split varies with ``seed``. X is float32 (N, 4): the four
-    measurements in cm divided by 8 (every value in (0, 1), x_limits (0, 1)), or the raw cm
-    with ``scale=False`` (x_limits (0, 8)). y is int64 in {0, 1, 2}. deep-ei trained with
+    the class balance per split varies with ``seed``. Returns a ``DatasetBundle`` whose X is
+    float32 (N, 4): the four measurements in cm divided by 8 (every value in (0, 1),
+    x_limits (0, 1)), or the raw cm with ``scale=False`` (x_limits (0, 8)); y is int64 in
+    {0, 1, 2}. deep-ei trained with
     one-hot targets (``one_hot(y, 3)``). ``flatten`` is accepted for uniformity (already N×D).
     """
     seed = check_seed(seed)
@@ -57,7 +58,8 @@ def digits(
 ) -> DatasetBundle:
     """scikit-learn's 8×8 digits (1797 images, 10 classes) with a seeded stratified split.
 
-    X is float32 NCHW (N, 1, 8, 8), or (N, 64) with ``flatten=True``; pixel values 0–16
+    Returns a ``DatasetBundle`` whose X is float32 NCHW (N, 1, 8, 8), or (N, 64) with
+    ``flatten=True``; pixel values 0–16
     divided by 16 to [0, 1] (``scale=False`` keeps 0–16). y is int64 in 0..9. The test set
     is ``round(test_fraction·1797)`` samples in class proportion (``stratified_split``);
     both splits are in file order.
