@@ -367,6 +367,7 @@ def test_cifar10_layouts(tmp_path, layout):
     norm = cifar10(tmp_path, normalize="train")
     per_channel = norm.train.X.double().transpose(0, 1).reshape(3, -1)
     np.testing.assert_allclose(per_channel.mean(1).numpy(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(per_channel.std(1, unbiased=False).numpy(), 1.0, atol=1e-5)
 
 
 def test_cifar_corrupt_and_malicious_batches(tmp_path):
@@ -538,6 +539,17 @@ def test_deep_ei_mnist_on_fixtures(tmp_path, gz):
     cb = deep_ei_mnist(tmp_path / "c", n_train=2)
     np.testing.assert_allclose(cb.train.X.numpy(), 0.2, atol=1e-6)
     assert load("DeepEIMNIST", root=tmp_path, n_train=25, flatten=True).input_shape == (25,)
+
+
+def test_deep_ei_mnist_skimage_resize(tmp_path):
+    transform = pytest.importorskip("skimage.transform")
+    write_mnist(tmp_path, gz=True)
+    b = deep_ei_mnist(tmp_path, n_train=25, resize="skimage")
+    keep = np.concatenate([TRAIN_Y, TEST_Y]) < 5
+    imgs = np.concatenate([TRAIN_X, TEST_X])[keep].astype(np.float64) / 255
+    ref = np.stack([transform.resize(img, (5, 5)) for img in imgs]).reshape(-1, 25)
+    np.testing.assert_array_equal(b.train.X.numpy(), ref[:25].astype(np.float32))
+    assert "skimage" in b.scaling
 
 
 def test_deep_ei_mnist_errors(tmp_path, monkeypatch):

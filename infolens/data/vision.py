@@ -237,14 +237,35 @@ def _per_channel(name: str, value: object, channels: int) -> torch.Tensor:
     return torch.from_numpy(np.broadcast_to(arr, (channels,)).copy())
 
 
+def _channel_stats(raw: np.ndarray, divisor: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and population std (float64) of uint8 NC... data after scaling,
+    exact: computed from each channel's histogram of the 256 byte values."""
+    if raw.shape[0] == 0:
+        raise InfolensError("normalize='train' needs a non-empty training split.")
+    values = np.arange(256, dtype=np.float64) / (divisor or 1.0)
+    means, stds = [], []
+    for c in range(raw.shape[1]):
+        counts = torch.bincount(torch.from_numpy(raw[:, c].reshape(-1)), minlength=256).numpy()
+        counts = counts.astype(np.float64)
+        p = counts / counts.sum()
+        mean = float(p @ values)
+        means.append(mean)
+        stds.append(float(np.sqrt(p @ (values - mean) ** 2)))
+    return torch.tensor(means, dtype=torch.float64), torch.tensor(stds, dtype=torch.float64)
+
+
 def _normalize(
-    normalize: object, xtr: torch.Tensor, xte: torch.Tensor, lo: float, hi: float
+    normalize: object,
+    xtr: torch.Tensor,
+    xte: torch.Tensor,
+    raw_train: np.ndarray,
+    divisor: float | None,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float], str]:
     channels = xtr.shape[1]
+    lo, hi = 0.0, 255.0 / (divisor or 1.0)
     if isinstance(normalize, str):
         check_choice("normalize", normalize, ("train",))
-        flat = xtr.transpose(0, 1).reshape(channels, -1).to(torch.float64)
-        mean, std = flat.mean(dim=1), flat.std(dim=1, unbiased=False)
+        mean, std = _channel_stats(raw_train, divisor)
         origin = "per-channel training-split statistics"
     elif isinstance(normalize, (tuple, list)) and len(normalize) == 2:
         mean = _per_channel("mean", normalize[0], channels)
@@ -265,7 +286,7 @@ def _normalize(
         f", then (x - mean) / std per channel with mean=({fmt(f'{v:.6g}' for v in mean.tolist())}) "
         f"std=({fmt(f'{v:.6g}' for v in std.tolist())}) ({origin})"
     )
-    return (xtr - m32) / s32, (xte - m32) / s32, limits, text
+    return xtr.sub_(m32).div_(s32), xte.sub_(m32).div_(s32), limits, text
 
 
 # --------------------------------------------------------------------------- public loaders
@@ -315,7 +336,7 @@ def _image_bundle(
     scaling = _scaling_text(divisor)
     limits: tuple[float, float] = (lo, hi)
     if normalize is not None:
-        Xtr, Xte, limits, text = _normalize(normalize, Xtr, Xte, lo, hi)
+        Xtr, Xte, limits, text = _normalize(normalize, Xtr, Xte, xtr, divisor)
         scaling += text
     return make_bundle(
         spec.name,
@@ -553,7 +574,7 @@ def mnist_extended(
     limits: tuple[float, float] = (lo, hi)
     scaling = _scaling_text(divisor)
     if normalize is not None:
-        Xtr, Xte, limits, text = _normalize(normalize, Xtr, Xte, lo, hi)
+        Xtr, Xte, limits, text = _normalize(normalize, Xtr, Xte, xtr, divisor)
         scaling += text
     files: Sequence[Path] = [*mfiles.values(), *qfiles.values()]
     return make_bundle(
