@@ -91,9 +91,12 @@ class RNGStateCallback(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """The current RNG states."""
+        # plain tensors, ints and tuples only: Lightning loads checkpoints with weights_only=True
+        kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global state)
         state: dict[str, Any] = {
             "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),  # noqa: NPY002 (the global state is what is seeded)
+            "numpy": (str(kind), torch.from_numpy(keys.astype(np.int64)), int(pos),
+                      int(has_gauss), float(cached)),
             "python": random.getstate(),
         }
         if torch.cuda.is_available():
@@ -103,7 +106,10 @@ class RNGStateCallback(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the RNG states saved by :meth:`state_dict`."""
         torch.set_rng_state(state_dict["torch"])
-        np.random.set_state(state_dict["numpy"])  # noqa: NPY002
+        kind, keys, pos, has_gauss, cached = state_dict["numpy"]
+        np.random.set_state(  # noqa: NPY002
+            (kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+        )
         random.setstate(state_dict["python"])
         if "cuda" in state_dict and torch.cuda.is_available():
             cuda = state_dict["cuda"]
@@ -247,6 +253,8 @@ def fit(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
         warnings.filterwarnings("ignore", ".*but have no `val_dataloader`.*")
+        if ckpt_path is not None:  # resuming writes into the run's own checkpoint directory
+            warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
         trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader,
                     ckpt_path=ckpt_path)
     return trainer
