@@ -167,7 +167,7 @@ def test_checkpoint_of_an_epoch_holds_that_epochs_measurements(tmp_path):
     trainer = make_trainer(tmp_path, max_epochs=3, callbacks=[cb], progress=False, seed=0)
     assert type(trainer.callbacks[-1]).__name__ == "EpochCheckpoint"  # Lightning moves it last
     module = ClassifierModule(_model(), lr=0.05)
-    fit(module, TRAIN, TEST, run_dir=tmp_path, max_epochs=3, batch_size=30, trainer=trainer)
+    fit(module, TRAIN, TEST, run_dir=tmp_path, batch_size=30, trainer=trainer)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["epoch=0001.ckpt", "epoch=0002.ckpt", "epoch=0003.ckpt", "last.ckpt"]
     for epoch in (1, 2, 3):
@@ -203,9 +203,14 @@ def test_resume_in_process_equals_an_uninterrupted_run(tmp_path):
         assert b.records == a.records
     assert full[1].measured_epochs == [0, 1, 3]
     assert all(torch.equal(p, q) for p, q in zip(full_module.parameters(), resumed_module.parameters()))
+    with pytest.raises(InfolensError, match="make_trainer instead"):
+        fit(ClassifierModule(_model()), TRAIN, run_dir=tmp_path / "x", max_epochs=1,
+            trainer=make_trainer(tmp_path / "x", max_epochs=1))
+    assert any(type(cb).__name__ in ("RichProgressBar", "TQDMProgressBar")
+               for cb in make_trainer(tmp_path / "bar", max_epochs=1).callbacks)
     with pytest.raises(InfolensError, match="does not exist"):
         fit(ClassifierModule(_model()), TRAIN, run_dir=tmp_path / "none", max_epochs=1, resume=True)
     only_last = make_trainer(tmp_path / "keep", max_epochs=2, progress=False, keep_checkpoints="last")
-    fit(ClassifierModule(_model()), TRAIN, run_dir=tmp_path / "keep", max_epochs=2, trainer=only_last)
+    fit(ClassifierModule(_model()), TRAIN, run_dir=tmp_path / "keep", trainer=only_last)
     assert sorted(p.name for p in (tmp_path / "keep" / "checkpoints").iterdir()) == [
         "epoch=0002.ckpt", "last.ckpt"]

@@ -16,6 +16,13 @@ callbacks find it) on integer class labels with one of three losses:
 Accuracy is argmax agreement for one-hot encodings and, for binary codes, the fraction of samples
 whose bits are *all* correct after thresholding at 1/2.
 
+The seed papers' setups: deep-ei's Iris net (sigmoid outputs) is ``loss="mse",
+reduction="sum", optimizer="sgd"``; nninfo's "MNIST binary" (``NNInfoMLP(output="binary_code")``,
+bit logits) is ``loss="mse", encoding="binary", sigmoid=True``; nninfo's Tishby demo
+(``NNInfoMLP(output="sigmoid")``, whose ``BinaryLogits`` head turns the one sigmoid logit into two
+class logits) is ``loss="ce"``, which equals BCE on the logit exactly; a plain network with one
+output logit for two classes is ``loss="bce"``.
+
 :class:`ClassificationLoss` holds the loss on its own, so the loss/accuracy callback evaluates
 exactly what the module optimises.
 """

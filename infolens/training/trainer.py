@@ -218,14 +218,17 @@ def fit(
     val: Any = None,
     *,
     run_dir: str | os.PathLike,
-    max_epochs: int,
+    max_epochs: int | None = None,
     callbacks: Sequence[Callback] = (),
     batch_size: int = 400,
     resume: bool | str = False,
     trainer: pl.Trainer | None = None,
     **trainer_kwargs: Any,
 ) -> pl.Trainer:
-    """Train ``module`` with :func:`make_trainer` (or ``trainer``), resuming when asked.
+    """Train ``module`` with :func:`make_trainer` (or a given ``trainer``), resuming when asked.
+
+    Without ``trainer``, ``max_epochs``, ``callbacks`` and ``trainer_kwargs`` build one with
+    :func:`make_trainer`; with ``trainer`` they must be left out (the trainer has its own).
 
     ``train``/``val`` are ``(X, y)`` tensors, Datasets or DataLoaders (``val`` is the test split
     in infolens runs; ``None`` skips validation). ``batch_size`` is the global batch size of
@@ -245,7 +248,14 @@ def fit(
         )
     ckpt_path = str(ckpt) if resume and ckpt is not None else None
     if trainer is None:
+        if max_epochs is None:
+            raise InfolensError("fit() needs max_epochs (or a trainer made by make_trainer).")
         trainer = make_trainer(run_dir, max_epochs=max_epochs, callbacks=callbacks, **trainer_kwargs)
+    elif max_epochs is not None or callbacks or trainer_kwargs:
+        raise InfolensError(
+            "fit(trainer=...) uses that trainer's epochs, callbacks and settings; pass "
+            "max_epochs/callbacks/trainer options to make_trainer instead."
+        )
     world = trainer.world_size
     train_loader = make_loader(train, batch_size, shuffle=True, world_size=world)
     val_loader = None if val is None else make_loader(val, batch_size, shuffle=False, world_size=world)
