@@ -47,12 +47,18 @@ def make_model():
 def callbacks_under_test(data) -> list:
     """The callbacks whose DDP records must equal single-process ones; each needs a unique name."""
     from infolens.training import LossAccuracyCallback, NC1Callback, VInformationCallback
+    from infolens.training.callbacks import ComplexityCallback, EICallback, InfoPlaneCallback
 
     return [
         LossAccuracyCallback(data, schedule="every:1", batch_size=16, name="loss_acc"),
         NC1Callback(data=data, num_classes=NUM_CLASSES, schedule="0,2", batch_size=16, name="nc1"),
         VInformationCallback(data=data, num_classes=NUM_CLASSES, schedule="0,2", epochs=1,
                              dib_epochs=1, batch_size=25, lr=0.05, name="vinfo"),
+        InfoPlaneCallback(data=data, bins=10, schedule="0,2", batch_size=16, name="info_plane"),
+        ComplexityCallback(["layer_2"], data, levels=4, limits=(-1.0, 1.0),
+                           sources=[[0, 1], [2, 3], [4]], schedule="0,2", batch_size=16, name="pid"),
+        EICallback(input_range=(-3.0, 3.0), samples=2000, in_bins=8, out_bins=8, vector=False,
+                   schedule="0,2", name="ei"),
     ]
 
 
@@ -120,8 +126,9 @@ def test_ddp_records_equal_single_process(tmp_path):
                 assert {k: v for k, v in a.items() if k != "value"} == {
                     k: v for k, v in b.items() if k != "value"}
                 assert math.isclose(a["value"], b["value"], rel_tol=1e-10, abs_tol=1e-12), (cb.name, a, b)
-    samples = {r["split"]: r["samples"] for r in ranks[0]["states"]["nc1"]["records"]}
-    assert samples == {"train": 75, "test": 41}  # full splits, nothing padded or dropped
+    for name in ("nc1", "info_plane"):
+        samples = {r["split"]: r["samples"] for r in ranks[0]["states"][name]["records"]}
+        assert samples == {"train": 75, "test": 41}  # full splits, nothing padded or dropped
 
 
 if __name__ == "__main__":
