@@ -63,6 +63,10 @@ def normalize(table: pd.DataFrame) -> pd.DataFrame:
     ``split``, ``layer``, ``run``, ``seed``, ``step``) are added empty; ``split``, ``layer`` and
     ``estimator`` use ``""`` for "not applicable".
     """
+    if tuple(table.columns) == COLUMNS and all(
+        str(dt) == DTYPES[c] for c, dt in table.dtypes.items()
+    ):
+        return table  # already normal (the common case: skip the copy)
     required = {"epoch", "measure", "value"}
     missing = required - set(table.columns)
     if missing:
@@ -111,9 +115,8 @@ def merge_tables(*tables: pd.DataFrame) -> pd.DataFrame:
     parts = [normalize(t) for t in tables if t is not None and len(t)]
     if not parts:
         return empty_table()
-    table = pd.concat(parts, ignore_index=True)
-    keyed = table[list(KEY)].astype("string").fillna("\x00")
-    table = table[~keyed.duplicated(keep="last")]
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    table = table[~table.duplicated(subset=list(KEY), keep="last")]
     order = ["run", "seed", "epoch", "measure", "layer", "split", "estimator", "bins"]
     table = table.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
     return table
@@ -128,20 +131,22 @@ def _arrow_table(table: pd.DataFrame):
         ("value", pa.float64()), ("unit", pa.string()), ("estimator", pa.string()),
         ("samples", pa.int64()), ("bins", pa.string()),
     ])
-    return pa.Table.from_pandas(normalize(table), schema=schema, preserve_index=False)
+    return pa.Table.from_pandas(table, schema=schema, preserve_index=False)
 
 
-def write_metrics(run_dir: str | Path, table: pd.DataFrame, *, wide: bool = True) -> Path:
+def write_metrics(run_dir: str | Path, table: pd.DataFrame, *, wide: bool = True,
+                  canonical: bool = False) -> Path:
     """Write ``metrics.parquet`` and its twin ``metrics.csv`` (and ``metrics_wide.csv``) atomically.
 
-    The table is written in canonical form (:func:`merge_tables`: one row per key, sorted). Each
+    The table is written in canonical form (:func:`merge_tables`: one row per key, sorted;
+    ``canonical=True`` says it already is, e.g. a ``merge_tables`` result). Each
     file is written to a temporary name and renamed into place, so a crash mid-write leaves the
     previous complete file (or none), never a partial one. Returns the parquet path.
     """
     import pyarrow.parquet as pq
 
     run_dir = Path(run_dir)
-    table = merge_tables(table)  # canonical: one row per key, sorted
+    table = normalize(table) if canonical else merge_tables(table)
     arrow = _arrow_table(table)
     path = atomic_write_path(run_dir / PARQUET_NAME, lambda tmp: pq.write_table(arrow, tmp))
     atomic_write(run_dir / CSV_NAME, lambda fh: table.to_csv(fh, index=False))

@@ -73,6 +73,22 @@ def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / CONFIG_NAME).is_file()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: os.umask is process-wide, so never toggle it while threads write
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    return fd, tmp
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every platform/filesystem allows it
         fd = os.open(path, os.O_RDONLY)
@@ -91,7 +107,7 @@ def atomic_write(path: str | Path, write: Callable[[IO], Any], *, binary: bool =
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(path)
     try:
         mode = "wb" if binary else "w"
         kwargs = {} if binary else {"encoding": "utf-8", "newline": ""}
@@ -114,7 +130,7 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _mkstemp(path)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -141,11 +157,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def write_yaml(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as YAML to ``path`` atomically (paths and tuples become strings and lists)."""
+    return atomic_write(path, lambda fh: yaml.safe_dump(_plain(data), fh, sort_keys=False))
+
+
 def write_config(run_dir: str | Path, config: dict) -> Path:
     """Write ``config.yaml`` into the run directory (atomically; paths become strings)."""
-    path = Path(run_dir) / CONFIG_NAME
-    atomic_write(path, lambda fh: yaml.safe_dump(_plain(config), fh, sort_keys=False))
-    return path
+    return write_yaml(Path(run_dir) / CONFIG_NAME, config)
 
 
 def read_config(run_dir: str | Path) -> dict:

@@ -43,32 +43,47 @@ class RunWriter(pl.Callback):
         self.writes = 0
         self._base: pd.DataFrame | None = None
         self._signature: tuple | None = None
+        # per callback: (its records list, rows converted so far, their frames)
+        self._frames: dict[int, tuple[list, int, list[pd.DataFrame]]] = {}
 
     # -- table ------------------------------------------------------------------------------
 
+    def _callback_frames(self, cb: MeasureCallback) -> list[pd.DataFrame]:
+        """The callback's records as tables, converting only records added since the last call.
+
+        Records are append-only between checkpoint loads; a restored callback (a new list) is
+        converted again from scratch.
+        """
+        records: list[dict[str, Any]] = cb.records
+        known, done, frames = self._frames.get(id(cb), (None, 0, []))
+        if known is not records or done > len(records):
+            done, frames = 0, []
+        if len(records) > done:
+            frames = [*frames, records_to_table(records[done:], run=self.run, seed=self.seed)]
+        self._frames[id(cb)] = (records, len(records), frames)
+        return frames
+
     def table(self, trainer: pl.Trainer) -> pd.DataFrame:
         """The current long table: earlier rows of the run merged with all callback records."""
-        records: list[dict[str, Any]] = []
-        for cb in measure_callbacks(trainer):
-            records.extend(cb.records)
-        current = records_to_table(records, run=self.run, seed=self.seed)
-        base = self._base if self._base is not None else None
-        return merge_tables(base, current) if base is not None else merge_tables(current)
+        frames = [f for cb in measure_callbacks(trainer) for f in self._callback_frames(cb)]
+        return merge_tables(self._base, *frames)
 
     def _signature_of(self, trainer: pl.Trainer) -> tuple:
         return tuple((id(cb), len(cb.records)) for cb in measure_callbacks(trainer))
 
-    def write(self, trainer: pl.Trainer, *, force: bool = False) -> bool:
+    def write(self, trainer: pl.Trainer, *, force: bool = False, final: bool = False) -> bool:
         """Write the table now (global-zero rank only); returns whether a file was written.
 
         Skips writing when no callback has new records since the last write, unless ``force``.
+        ``final`` also writes the wide per-epoch view ``metrics_wide.csv`` (at fit end and on
+        failure; the long files are written every time).
         """
         if not trainer.is_global_zero:
             return False
         sig = self._signature_of(trainer)
         if not force and sig == self._signature:
             return False
-        write_metrics(self.run_dir, self.table(trainer))
+        write_metrics(self.run_dir, self.table(trainer), wide=final, canonical=True)
         self._signature = sig
         self.writes += 1
         return True
@@ -95,8 +110,8 @@ class RunWriter(pl.Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Final write (always)."""
-        self.write(trainer, force=True)
+        self.write(trainer, force=True, final=True)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         """Keep what was measured before a failure (or Ctrl-C)."""
-        self.write(trainer)
+        self.write(trainer, force=True, final=True)
