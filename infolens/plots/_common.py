@@ -127,18 +127,18 @@ def epoch_norm(epochs: Iterable[float]):
 
 
 def layer_order(layers: Iterable[str]) -> list[str]:
-    """Layers in network order: ``input`` first, ``layer_<k>`` by k, ``output``/``head`` last."""
+    """Layers in network order: ``input`` first, then by the numbers in their names
+    (``layer_2`` < ``layer_10``, ``layer_2.0`` < ``layer_2.1``), ``output``/``head`` last."""
     import re
 
     def key(name: str):
         if name in ("input", ""):
-            return (0, 0, name)
-        m = re.search(r"(\d+)$", name)
-        if name in ("output",):
-            return (2, 0, name)
-        if name in ("head", "logits"):
-            return (3, 0, name)
-        return (1, int(m.group(1)) if m else 10**6, name)
+            return (0, (), name)
+        if name.split(".")[0] in ("output",):
+            return (2, (), name)
+        if name.split(".")[0] in ("head", "logits"):
+            return (3, (), name)
+        return (1, tuple(int(n) for n in re.findall(r"\d+", name)), name)
 
     return sorted(set(layers), key=key)
 

@@ -203,7 +203,8 @@ def plot_weight_ei(table: pd.DataFrame, out_dir: str | Path | None = None, *,
         stats = band_stats(extra, ["measure"])
         for measure in sorted(stats["measure"].unique()):
             plot_band(ax, stats[stats["measure"] == measure], label=measure.replace("weight_", ""))
-        ax.set_ylabel("bits")
+        ax.set_ylabel("bits (effectiveness: a fraction)" if "weight_effectiveness" in set(extra["measure"])
+                      else "bits")
         epoch_axis(ax, extra["epoch"], log=log_epochs)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
