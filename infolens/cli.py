@@ -190,7 +190,8 @@ def _fmt(v: float) -> str:
 
 
 def summary_tables(table, title: str = ""):
-    """Rich tables of a run's long table: loss/accuracy and each layer's measures, first → last epoch."""
+    """A heading and rich tables of a run's long table: loss/accuracy and each layer's measures,
+    first → last measured epoch."""
     from rich.table import Table
 
     from infolens.plots._common import layer_order
@@ -198,6 +199,7 @@ def summary_tables(table, title: str = ""):
     t = table[table["epoch"].notna()]
     if t.empty:
         return []
+    t = t.assign(epoch=t["epoch"].astype(int))
     first, last = int(t["epoch"].min()), int(t["epoch"].max())
 
     def pick(measure, split, layer, at):
@@ -213,8 +215,8 @@ def summary_tables(table, title: str = ""):
             return None
         return f"{_fmt(a)}→{_fmt(b)}"
 
-    out = []
-    top = Table(title=f"{title}: epoch {first} → {last}" if title else f"epoch {first} → {last}")
+    out = [f"[bold]{title}[/]: epoch {first} → {last}" if title else f"epoch {first} → {last}"]
+    top = Table()
     top.add_column("split")
     rows = []
     for split in ("train", "test"):
@@ -480,6 +482,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet(lightning: bool) -> None:
+    """Less noise on the terminal: no Lightning banners, and each warning shown once.
+
+    Lightning's "GPU available"/tips go to its loggers at INFO; warnings whose text differs
+    only in counts (the plug-in bias warning at every measured epoch) are shown once per kind
+    and place.
+    """
+    import logging
+    import warnings
+
+    if lightning:  # Lightning sets its loggers to INFO when imported, so import it first
+        import lightning.pytorch
+
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+    seen: set[tuple] = set()
+    show = warnings.showwarning
+
+    def once(message, category, filename, lineno, file=None, line=None):
+        key = (category, filename, lineno, str(message).split(":")[0][:60])
+        if key not in seen:
+            seen.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = once
+
+
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -493,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     sub = _subparser(parser, args.command)
+    _quiet(lightning=args.command in ("train", "sweep", "demo", "measure"))
     if args.command in ("train", "sweep", "demo"):
         args.epochs_given = any(a == "--epochs" or a.startswith("--epochs=") for a in argv)
         if not getattr(args, "resume", None):

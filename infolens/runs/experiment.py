@@ -416,7 +416,7 @@ def _run_checkpoint_class():
             tmp = path.with_name(f".{path.name}.tmp")
             self._epoch = epoch
             try:
-                trainer.save_checkpoint(tmp)
+                trainer.save_checkpoint(tmp, weights_only=False)
             finally:
                 self._epoch = None
             if trainer.is_global_zero:
@@ -453,6 +453,53 @@ def _progress_bar(progress: bool):
         return [TQDMProgressBar()]
 
 
+def _measure_log_class():
+    import time
+
+    import lightning.pytorch as pl
+
+    from infolens.training.callbacks._base import MeasureCallback
+
+    class MeasureLog(pl.Callback):
+        """Announces each measured epoch (which families) and, once done, how long it took.
+
+        One instance goes before the measure callbacks (``role="start"``), one after them
+        (``role="end"``); lines go through ``pl_module.print``, i.e. above the progress bar.
+        """
+
+        def __init__(self, role: str, shared: dict):
+            self.role, self.shared = role, shared
+
+        @property
+        def state_key(self) -> str:
+            return f"MeasureLog[{self.role}]"
+
+        def _due(self, trainer, epoch: int) -> list[str]:
+            return [cb.name for cb in trainer.callbacks if isinstance(cb, MeasureCallback)
+                    and cb.name != "loss" and epoch in cb.schedule and epoch not in cb.measured_epochs]
+
+        def _hook(self, trainer, pl_module, epoch: int) -> None:
+            if self.role == "start":
+                due = self._due(trainer, epoch)
+                self.shared["due"] = due
+                self.shared["t0"] = time.perf_counter()
+                if due:
+                    pl_module.print(f"epoch {epoch}: measuring {', '.join(due)} ...")
+            elif self.shared.get("due"):
+                pl_module.print(f"epoch {epoch}: measured in {time.perf_counter() - self.shared['t0']:.1f} s")
+                self.shared["due"] = []
+
+        def on_fit_start(self, trainer, pl_module) -> None:
+            if trainer.current_epoch == 0 and trainer.global_step == 0:
+                self._hook(trainer, pl_module, 0)
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if not trainer.sanity_checking:
+                self._hook(trainer, pl_module, trainer.current_epoch + 1)
+
+    return MeasureLog
+
+
 def make_run_trainer(run_dir: Path, cfg: RunConfig, callbacks: list, *, accelerator: str,
                      precision: str, progress: bool):
     """The Lightning trainer of a run: measure callbacks, the run writer, RNG state, checkpoints."""
@@ -465,9 +512,11 @@ def make_run_trainer(run_dir: Path, cfg: RunConfig, callbacks: list, *, accelera
     checkpoint = _run_checkpoint_class()(run_dir, lambda e: any(e in s for s in schedules))
     writer = RunWriter(run_dir, seed=cfg.seed)
     strategy = "ddp" if cfg.num_devices > 1 else "auto"
+    log_cls, shared = _measure_log_class(), {}
     return pl.Trainer(
         default_root_dir=str(run_dir), max_epochs=cfg.epochs,
-        callbacks=[*callbacks, writer, RNGStateCallback(), checkpoint, *_progress_bar(progress)],
+        callbacks=[log_cls("start", shared), *callbacks, log_cls("end", shared), writer,
+                   RNGStateCallback(), checkpoint, *_progress_bar(progress)],
         devices=cfg.num_devices, accelerator=accelerator, precision=precision, strategy=strategy,
         logger=False, enable_progress_bar=progress, enable_model_summary=False,
         num_sanity_val_steps=0,
