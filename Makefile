@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(PY) -m infolens.cli demo
+	$(PY) -m infolens demo
 
 lint: $(STAMP)
 	$(PY) -m ruff check infolens tests benchmarks
