@@ -281,7 +281,7 @@ def _plot(run_dirs, out=None):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from infolens.runs.experiment import resume_run, train_run
+    from infolens.runs.experiment import launched_rank, resume_run, train_run
 
     start = time.perf_counter()
     if args.resume:
@@ -289,6 +289,8 @@ def _train(args: argparse.Namespace) -> int:
                             progress=args.progress)
     else:
         result = train_run(args.config)
+    if launched_rank() > 0:  # another device's process of a multi-device run: rank 0 reports
+        return 0
     report = _plot([result.run_dir]) if args.plots else None
     _print_summary(result.run_dir, report, time.perf_counter() - start)
     return 0
@@ -353,6 +355,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     result = train_run(cfg)
+    from infolens.runs.experiment import launched_rank
+
+    if launched_rank() > 0:
+        return 0
     report = _plot([result.run_dir])
     _print_summary(result.run_dir, report, time.perf_counter() - start)
     return 0

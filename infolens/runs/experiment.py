@@ -11,6 +11,7 @@ This module imports the data, models and training layers; it never imports plots
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -598,7 +599,7 @@ def _run(cfg: RunConfig, run_dir: Path, *, resume: bool) -> RunResult:
         model.compile(mode="max-autotune")
     schedule = cfg.measure_schedule()
     callbacks = build_callbacks(cfg, model, bundle, ["loss", *cfg.track], lr=lr)
-    if not resume:
+    if not resume and launched_rank() == 0:
         write_config(run_dir, _config_document(cfg, run_dir, bundle, model, accelerator=accelerator,
                                                precision=precision, compiled=compiled, lr=lr,
                                                schedule=schedule, threads=threads))
@@ -613,18 +614,50 @@ def _run(cfg: RunConfig, run_dir: Path, *, resume: bool) -> RunResult:
     return RunResult(run_dir=run_dir, config=cfg, trainer=trainer, lr=lr)
 
 
+#: Environment variable naming the run folder to the other ranks of a multi-device run.
+RUN_DIR_ENV = "INFOLENS_RUN_DIR"
+
+
+def launched_rank() -> int:
+    """This process's rank when Lightning's DDP launcher started it (0 for the launching one).
+
+    Lightning re-runs the command for ranks 1..N-1 with ``LOCAL_RANK``/``NODE_RANK`` set; those
+    processes join the run folder of rank 0 instead of creating or locking one.
+    """
+    local = int(os.environ.get("LOCAL_RANK", "0") or 0)
+    node = int(os.environ.get("NODE_RANK", "0") or 0)
+    return local + node
+
+
+@contextlib.contextmanager
+def _shared_run_dir(run_dir: Path):
+    """Name ``run_dir`` to the processes Lightning launches for the other devices."""
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
+
+
 def train_run(cfg: RunConfig) -> RunResult:
     """Train ``cfg`` into a fresh run directory under ``cfg.out`` and return it.
 
     Writes ``config.yaml`` (settings, resolved choices, dataset provenance, departures from
     the thesis), checkpoints (``last.ckpt``, ``epoch=NNNN.ckpt`` at measured epochs),
     ``metrics.parquet``/``metrics.csv`` after every epoch. The folder is locked while training.
+    With several devices the other ranks (launched by Lightning) join the same folder.
     """
     from infolens.runs.rundir import new_run_dir, run_lock
 
     cfg.validate()
+    if launched_rank() > 0 and os.environ.get(RUN_DIR_ENV):
+        return _run(cfg, Path(os.environ[RUN_DIR_ENV]), resume=False)
     run_dir = new_run_dir(cfg.out, cfg.run_name)
-    with run_lock(run_dir):
+    with run_lock(run_dir), _shared_run_dir(run_dir):
         return _run(cfg, run_dir, resume=False)
 
 
@@ -650,6 +683,8 @@ def resume_run(run_dir: str | Path, *, epochs: int | None = None, progress: bool
     if progress is not None:
         cfg.progress = progress
     cfg.validate()
+    if launched_rank() > 0:
+        return _run(cfg, run_dir, resume=True)
     with run_lock(run_dir):
         return _run(cfg, run_dir, resume=True)
 
