@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -158,10 +157,16 @@ def test_sweep_sequential_and_subprocess_give_the_same_results(tmp_path):
     assert not s0["value"].equals(a["value"])  # different seeds, different runs
 
 
-def test_sweep_with_ray(tmp_path):
+def test_sweep_with_ray_gives_the_same_results(tmp_path):
     pytest.importorskip("ray")
     flags = [*TINY, "--epochs", "1", "--track", "nc1", "--no-plots"]
     assert main(["sweep", "--seeds", "0", "1", "--backend", "ray", "--jobs", "2", *flags,
-                 "--out", str(tmp_path)]) == 0
-    (sweep,) = list(Path(tmp_path).iterdir())
+                 "--out", str(tmp_path / "ray")]) == 0
+    assert main(["sweep", "--seeds", "1", "--backend", "sequential", *flags, "--out", str(tmp_path / "seq")]) == 0
+    (sweep,) = list((tmp_path / "ray").iterdir())
     assert yaml.safe_load((sweep / "sweep.yaml").read_text())["backend"] == "ray"
+    from infolens.runs.sweep import expand_runs
+
+    ray_runs, (seq_run,) = expand_runs([sweep]), expand_runs(list((tmp_path / "seq").iterdir()))
+    a, b = read_metrics(ray_runs[1]), read_metrics(seq_run)
+    pd.testing.assert_frame_equal(a.drop(columns="run"), b.drop(columns="run"))
