@@ -304,7 +304,9 @@ def build_callbacks(cfg: RunConfig, model, bundle, measures: Sequence[str], sche
     for family in measures:
         schedule = fixed if fixed is not None else cfg.measure_schedule(family if family != "loss" else None)
         if family == "loss":
-            out.append(cbs.LossAccuracyCallback(bundle, schedule=1, name="loss"))
+            # the run's loss (not the trained module's): the same after the fact, from checkpoints
+            out.append(cbs.LossAccuracyCallback(bundle, loss=LOSSES[cfg.loss.lower()], schedule=1,
+                                                name="loss"))
         elif family == "ei":
             out.append(cbs.EICallback(points, input_range=input_range(bundle),
                                       input_shape=tuple(bundle.input_shape), samples=cfg.ei_samples,
