@@ -532,7 +532,13 @@ def main(argv: list[str] | None = None) -> int:
     _quiet(lightning=args.command in ("train", "sweep", "demo", "measure"))
     if args.command in ("train", "sweep", "demo"):
         args.epochs_given = any(a == "--epochs" or a.startswith("--epochs=") for a in argv)
-        if not getattr(args, "resume", None):
+        if getattr(args, "resume", None):
+            allowed = {"--resume", "--epochs", "--progress", "--no-progress", "--no-plots"}
+            extra = sorted({a.split("=")[0] for a in argv[1:] if a.startswith("-")} - allowed)
+            if extra:
+                sub.error(f"--resume continues a run with its own settings; only --epochs, "
+                          f"--no-plots and --progress/--no-progress apply (got {', '.join(extra)})")
+        else:
             try:
                 args.config = config_from_args(args)
             except InfolensError as err:

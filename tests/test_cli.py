@@ -123,6 +123,14 @@ def test_resume_extends_a_run_without_duplicates(tiny_run):
     assert sorted(table["epoch"].unique()) == [0, 1, 2, 3]
     assert (tiny_run / "checkpoints" / "epoch=0003.ckpt").is_file()
     assert set(table.loc[table["measure"] == "pid_C", "epoch"]) == {1}  # post-hoc rows were kept
+    doc = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert doc["args"]["epochs"] == 3 and doc["resumed"][0]["from_epochs"] == 2
+
+
+def test_resume_refuses_other_settings(tiny_run, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(tiny_run), "--track", "ei"])
+    assert "only --epochs" in capsys.readouterr().err
 
 
 def test_plot_several_runs(tiny_run, tmp_path, capsys):

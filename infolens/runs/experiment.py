@@ -667,10 +667,14 @@ def resume_run(run_dir: str | Path, *, epochs: int | None = None, progress: bool
     """Continue the run in ``run_dir`` from its ``last.ckpt``, in the same directory.
 
     Settings come from the run's ``config.yaml``; ``epochs`` extends (or sets) the total number
-    of training epochs. Measured epochs and records are restored from the checkpoint, so the
-    table gets no duplicate rows. Refused while another process holds the run.
+    of training epochs, and is written back to the config with a ``resumed`` entry. Measured
+    epochs and records are restored from the checkpoint, so the table gets no duplicate rows.
+    (A log-spaced schedule is recomputed over the new total; epochs it adds before the resume
+    point are not measured.) Refused while another process holds the run.
     """
-    from infolens.runs.rundir import read_config, run_lock
+    import datetime as _dt
+
+    from infolens.runs.rundir import read_config, run_lock, write_config
     from infolens.training.trainer import last_checkpoint
 
     run_dir = Path(run_dir)
@@ -688,6 +692,11 @@ def resume_run(run_dir: str | Path, *, epochs: int | None = None, progress: bool
     if launched_rank() > 0:
         return _run(cfg, run_dir, resume=True)
     with run_lock(run_dir):
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        doc.setdefault("resumed", []).append({"at": stamp, "from_epochs": doc["args"]["epochs"],
+                                              "epochs": cfg.epochs})
+        doc["args"]["epochs"] = cfg.epochs
+        write_config(run_dir, doc)
         return _run(cfg, run_dir, resume=True)
 
 
