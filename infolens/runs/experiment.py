@@ -83,7 +83,8 @@ class RunConfig:
     Training (thesis defaults): ``batch_size`` 400, ``epochs`` 20, ``lr`` 2e-3, ``optimizer``
     AdamW, ``loss`` CrossEntropy, ``seed`` 0, ``tune`` (LR range test, suggestion applied),
     ``precision`` and ``compile`` (``"auto"``: bf16-true and compiled on CUDA, 32-true and
-    eager on the CPU), ``num_devices``, ``accelerator``, ``threads`` (CPU threads of torch;
+    eager on the CPU), ``num_devices``, ``accelerator``, ``threads`` (CPU threads of torch and
+    of the numba kernels;
     ``None``: one thread for models under 100k parameters on the CPU, whose tiny kernels only
     lose from thread synchronisation, else torch's default).
 
@@ -377,6 +378,22 @@ def _resolved_threads(cfg: RunConfig, accelerator: str, model) -> int:
     return torch.get_num_threads()
 
 
+@contextlib.contextmanager
+def _threads(threads: int):
+    """Use ``threads`` CPU threads in torch and in the estimators' numba kernels, then restore."""
+    import numba
+    import torch
+
+    before = (torch.get_num_threads(), numba.get_num_threads())
+    torch.set_num_threads(threads)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+
+
 def _resolved_compile(cfg: RunConfig, accelerator: str) -> bool:
     if cfg.compile == "auto":
         return accelerator == "gpu"
@@ -570,12 +587,8 @@ def _config_document(cfg: RunConfig, run_dir: Path, bundle, model, *, accelerato
 
 
 def _run(cfg: RunConfig, run_dir: Path, *, resume: bool) -> RunResult:
+    """Seed, build data and model, then train under the run's thread count."""
     import lightning.pytorch as pl
-    import torch
-
-    from infolens.runs.rundir import write_config
-    from infolens.training import ClassifierModule, lr_find
-    from infolens.training.trainer import fit
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     bundle = load_data(cfg)
@@ -584,7 +597,16 @@ def _run(cfg: RunConfig, run_dir: Path, *, resume: bool) -> RunResult:
     precision = _resolved_precision(cfg, accelerator)
     compiled = _resolved_compile(cfg, accelerator)
     threads = _resolved_threads(cfg, accelerator, model)
-    torch.set_num_threads(threads)
+    with _threads(threads):
+        return _train(cfg, run_dir, resume, bundle, model, accelerator, precision, compiled, threads)
+
+
+def _train(cfg, run_dir, resume, bundle, model, accelerator, precision, compiled, threads) -> RunResult:
+    """The module, callbacks, config file and Lightning fit of :func:`_run`."""
+    from infolens.runs.rundir import write_config
+    from infolens.training import ClassifierModule, lr_find
+    from infolens.training.trainer import fit
+
     module = ClassifierModule(model, loss=LOSSES[cfg.loss.lower()], optimizer=OPTIMIZERS[cfg.optimizer.lower()],
                               lr=cfg.lr)
     lr = cfg.lr
@@ -769,13 +791,13 @@ def measure_run(source: str | Path, measures: Sequence[str], *, progress: bool |
         torch.manual_seed(cfg.seed)
         bundle = load_data(cfg)
         model = build_run_model(cfg, bundle)
-        torch.set_num_threads(_resolved_threads(cfg, "cpu", model))
         callbacks = build_callbacks(cfg, model, bundle, measures, lr=lr)
         records: list[dict] = []
-        for _, epoch, step, state in _iter_checkpoints(ckpts, show):
-            model.load_state_dict(state)
-            for cb in callbacks:
-                records.extend(cb.measure_now(model, epoch=epoch, step=step))
+        with _threads(_resolved_threads(cfg, "cpu", model)):
+            for _, epoch, step, state in _iter_checkpoints(ckpts, show):
+                model.load_state_dict(state)
+                for cb in callbacks:
+                    records.extend(cb.measure_now(model, epoch=epoch, step=step))
         rows = records_to_table(records, run=run_dir.name, seed=cfg.seed)
         write_metrics(run_dir, merge_tables(read_metrics(run_dir), rows))
     return run_dir, rows
