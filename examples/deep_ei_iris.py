@@ -55,21 +55,6 @@ LAYERS = ["layer_1", "layer_2", "head"]  # 4→5, 5→5, 5→3, each Linear (no 
 NAME = "deep_ei_iris"
 
 
-class QuietClassifier(ClassifierModule):
-    """:class:`ClassifierModule` without Lightning's per-step running loss/accuracy logs.
-
-    On a network this small, ``self.log`` of the running means costs about half of every training
-    step; the exact loss and accuracy are recorded by :class:`LossAccuracyCallback` at the
-    measured epochs instead. The objective, optimiser and updates are the module's own.
-    """
-
-    def training_step(self, batch, batch_idx):
-        return self.criterion.objective(self.model(batch[0]), batch[1])
-
-    def on_train_epoch_start(self) -> None:  # no per-epoch "lr" log either
-        pass
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,8 +97,8 @@ def train_seed(args, root: Path, seed: int, bundle) -> Path:
     run_dir.mkdir()
     seed_everything(seed)
     model = build_model("DeepEIMLP", input_shape=(4,), num_classes=3, widths=(5, 5), activation="Sigmoid")
-    module = QuietClassifier(model, loss="mse", reduction="sum", encoding="one_hot",
-                              optimizer="sgd", lr=0.01)
+    module = ClassifierModule(model, loss="mse", reduction="sum", encoding="one_hot",
+                              optimizer="sgd", lr=0.01, log_metrics=False)
     schedule = Schedule(every_n_epochs=args.every)
     callbacks = [
         # exact EI_parts and sensitivity (one affine map + sigmoid per layer); vector EI and the

@@ -61,21 +61,6 @@ LAYERS = ["layer_2", "layer_3", "layer_4"]  # the three 4-unit layers (layer_1 h
 NAME = "nninfo_tishby"
 
 
-class QuietClassifier(ClassifierModule):
-    """:class:`ClassifierModule` without Lightning's per-step running loss/accuracy logs.
-
-    On a network this small, ``self.log`` of the running means costs about half of every training
-    step; the exact loss and accuracy are recorded by :class:`LossAccuracyCallback` at the
-    measured epochs instead. The objective, optimiser and updates are the module's own.
-    """
-
-    def training_step(self, batch, batch_idx):
-        return self.criterion.objective(self.model(batch[0]), batch[1])
-
-    def on_train_epoch_start(self) -> None:  # no per-epoch "lr" log either
-        pass
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -120,7 +105,7 @@ def train_seed(args, root: Path, seed: int, bundle) -> Path:
     seed_everything(seed)
     model = build_model("NNInfoMLP", input_shape=(12,), num_classes=2, widths=(12, 4, 4, 4),
                         output="sigmoid", levels=8, rounding_seed=seed)
-    module = QuietClassifier(model, loss="ce", optimizer="sgd", lr=0.01)  # CE on [0, z] == BCE on z
+    module = ClassifierModule(model, loss="ce", optimizer="sgd", lr=0.01, log_metrics=False)  # CE on [0, z] == BCE on z
     schedule = Schedule.log_spaced(args.epochs, args.chapters)
     callbacks = [
         # quantized layers are measured on their own 8 levels; sources = the 4 neurons

@@ -50,21 +50,6 @@ from infolens.training import ClassifierModule, LossAccuracyCallback, NC1Callbac
 NAME = "thesis_digits_nc1"
 
 
-class QuietClassifier(ClassifierModule):
-    """:class:`ClassifierModule` without Lightning's per-step running loss/accuracy logs.
-
-    On a network this small, ``self.log`` of the running means costs about half of every training
-    step; the exact loss and accuracy are recorded by :class:`LossAccuracyCallback` at the
-    measured epochs instead. The objective, optimiser and updates are the module's own.
-    """
-
-    def training_step(self, batch, batch_idx):
-        return self.criterion.objective(self.model(batch[0]), batch[1])
-
-    def on_train_epoch_start(self) -> None:  # no per-epoch "lr" log either
-        pass
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,7 +97,7 @@ def train_seed(args, root: Path, seed: int, bundle) -> Path:
     seed_everything(seed)
     model = build_model("MLP", input_shape=bundle.input_shape, num_classes=bundle.num_classes,
                         widths=tuple(args.widths), nonlinearity=args.nonlinearity)
-    module = QuietClassifier(model, loss="ce", optimizer="adamw", lr=args.lr)
+    module = ClassifierModule(model, loss="ce", optimizer="adamw", lr=args.lr, log_metrics=False)
     schedule = Schedule.log_spaced(args.epochs, args.chapters)
     callbacks = [
         # every block's output (model.measurement_points), on the train and the test split

@@ -185,3 +185,15 @@ def test_lr_find_requires_the_attribute():
 
     with pytest.raises(InfolensError, match="attr_name"):
         lr_find(_NoLr(), _data())
+
+
+def test_log_metrics_off_trains_the_same_weights_without_logging(tmp_path):
+    X, y = _data()
+    weights = {}
+    for flag in (True, False):
+        module = ClassifierModule(_mlp(), lr=0.05, log_metrics=flag)
+        trainer = fit(module, (X, y), None, run_dir=tmp_path / str(flag), max_epochs=2,
+                      batch_size=16, progress=False, seed=0)
+        weights[flag] = [p.detach().clone() for p in module.model.parameters()]
+        assert bool(trainer.callback_metrics) is flag
+    assert all(torch.equal(a, b) for a, b in zip(weights[True], weights[False]))
