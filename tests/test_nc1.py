@@ -15,8 +15,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from infolens._validation import InfolensError
+from infolens.measures import nc1 as nc1_module
 from infolens.measures.nc1 import NC1, measure_nc1, nc1
-from infolens.nn.capture import capture
+from infolens.nn.capture import capture, record
 
 
 def dense_nc1(h: torch.Tensor, y: torch.Tensor, rel_eig_tol: float = 1e-5) -> tuple[float, float]:
@@ -482,9 +483,8 @@ def test_measure_model_runs_a_second_sweep_when_the_cache_overflows():
 def test_measure_model_cache_spans_several_chunks_with_uneven_batches(monkeypatch):
     # Small chunks: batches of 13 (and a last one of 5) land in several cache buffers; the
     # result must equal the one-shot functional form on the same features.
-    import infolens.measures.nc1 as nc1_module
-
-    monkeypatch.setattr(nc1_module, "_CHUNK_BYTES", 40 * (16 + 6) * 8)  # 40 rows per chunk
+    monkeypatch.setattr(nc1_module, "_CHUNK_BYTES", 40 * (16 + 6) * 8)  # 80 float32 rows per chunk
+    monkeypatch.setattr(nc1_module, "_SMALL_BYTES", 40 * (16 + 6) * 8)  # a float64 first chunk
     torch.manual_seed(2)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 6))
     g = torch.Generator().manual_seed(2)
@@ -528,3 +528,175 @@ def test_capture_store_callback_replaces_the_clone():
         model(x)
         assert feats["0"] is buffer
         torch.testing.assert_close(buffer, model[0](x))  # the copy predates the in-place ReLU
+
+
+# -- measure_nc1 fast path (children of an nn.Sequential run one by one) and cache layout ------
+
+
+def force_hooks(model: nn.Module) -> nn.Module:
+    """A no-op hook on the model itself: measure_nc1 must then use capture's hooks."""
+    model.register_forward_hook(lambda *_: None)
+    return model
+
+
+def counting(module: nn.Module) -> list:
+    calls: list = []
+    module.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def mlp_with_inplace_relu(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(8, 6), nn.ReLU(inplace=True), nn.Linear(6, 5), nn.Tanh(),
+        nn.Linear(5, 3),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("cache_memory", ["1GiB", None])
+def test_sequential_fast_path_equals_hook_path_exactly(cache_memory):
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(150, 2, 4, generator=g), torch.randint(0, 4, (150,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    layers = ["1", "2", "4"]  # "1" is overwritten by the in-place ReLU right after it runs
+    fast_model = mlp_with_inplace_relu(0)
+    assert nc1_module._sequential_steps(fast_model, layers) is not None
+    head_calls = counting(fast_model[5])
+    fast = measure_nc1(fast_model, loader, layers, num_classes=4, cache_memory=cache_memory)
+    assert head_calls == []  # the head is not needed for NC1: the fast path stops before it
+    hooked_model = force_hooks(mlp_with_inplace_relu(0))
+    assert nc1_module._sequential_steps(hooked_model, layers) is None
+    hooked = measure_nc1(hooked_model, loader, layers, num_classes=4, cache_memory=cache_memory)
+    assert fast == hooked  # the same features, the same arithmetic
+    with torch.no_grad():
+        pre = fast_model[1](x.flatten(1))  # before the in-place ReLU
+        out4 = fast_model[4](fast_model[3](torch.relu(pre)))
+    assert rel_err(fast["1"]["nc1"], dense_nc1(pre, y)[0]) < 1e-10
+    assert rel_err(fast["2"]["nc1"], dense_nc1(torch.relu(pre), y)[0]) < 1e-10
+    assert rel_err(fast["4"]["nc1"], dense_nc1(out4, y)[0]) < 1e-10
+
+
+def test_zoo_model_takes_the_fast_path_with_the_same_result():
+    from infolens.models import build_model
+
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(120, 12, generator=g), torch.randint(0, 3, (120,), generator=g)
+    batches = [(x[i : i + 25], y[i : i + 25]) for i in range(0, 120, 25)]
+    torch.manual_seed(0)
+    zoo = build_model("MLP", input_shape=(12,), num_classes=3)
+    points = zoo.measurement_points
+    assert nc1_module._sequential_steps(zoo, points) is not None
+    fast = measure_nc1(zoo, batches, points, num_classes=3)
+    hooked = measure_nc1(force_hooks(zoo), batches, points, num_classes=3)
+    assert fast == hooked
+
+
+def test_fast_path_is_not_used_when_hooks_would_see_something_else():
+    torch.manual_seed(5)
+    relu = nn.ReLU()
+    shared = nn.Sequential(nn.Linear(4, 6), relu, nn.Linear(6, 6), relu)  # "1" fires twice
+    nested = nn.Sequential(nn.Sequential(nn.Linear(4, 6), nn.ReLU()), nn.Linear(6, 3))
+
+    class Custom(nn.Sequential):
+        def forward(self, x):
+            return super().forward(2 * x)
+
+    custom = Custom(nn.Linear(4, 3), nn.Tanh())
+    assert nc1_module._sequential_steps(shared, ["1"]) is None
+    assert nc1_module._sequential_steps(nested, ["0.1"]) is None
+    assert nc1_module._sequential_steps(custom, ["1"]) is None
+    assert nc1_module._sequential_steps(nested, ["0", "0"]) is None  # capture reports it
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(80, 4, generator=g), torch.arange(80) % 3
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    with torch.no_grad():
+        expected = {
+            "shared": dense_nc1(shared(x), y)[0],  # the hook keeps the last output
+            "nested": dense_nc1(nested[0](x), y)[0],
+            "custom": dense_nc1(custom(x), y)[0],
+        }
+    got = {
+        "shared": measure_nc1(shared, loader, ["1"], num_classes=3)["1"]["nc1"],
+        "nested": measure_nc1(nested, loader, ["0.1"], num_classes=3)["0.1"]["nc1"],
+        "custom": measure_nc1(custom, loader, ["1"], num_classes=3)["1"]["nc1"],
+    }
+    for name, value in got.items():
+        assert rel_err(value, expected[name]) < 1e-10, name
+
+
+class ToBFloat16(nn.Module):
+    def forward(self, x):
+        return x.to(torch.bfloat16)
+
+
+@pytest.mark.parametrize("force_index_add", [False, True])
+@pytest.mark.parametrize("block_rows", [None, 7])
+def test_cache_casts_to_float64_exactly_in_any_block_layout(
+    monkeypatch, block_rows, force_index_add
+):
+    # The cache keeps each layer in its own dtype (float32, float64, bfloat16 here) and casts to
+    # float64 block by block; blocks of 7 rows reuse the scratch buffer, and pass 1 sums classes
+    # by a one-hot GEMM or by index_add_. All must equal the one-shot functional form.
+    monkeypatch.setattr(nc1_module, "_SMALL_BYTES", 0)  # no float64 first chunk: cast in the passes
+    if block_rows is not None:
+        monkeypatch.setattr(nc1_module, "_BLOCK_BYTES", 8 * 16 * block_rows)
+    if force_index_add:
+        monkeypatch.setattr(nc1_module, "_ONEHOT_SIZE", 0)
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 6).double(), ToBFloat16()
+    )
+    model[2].register_forward_pre_hook(lambda _m, args: (args[0].double(),))
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.randn(90, 8, generator=g), torch.randint(0, 5, (90,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=20)
+    res = measure_nc1(model, loader, ["0", "2", "3"], num_classes=5)
+    with torch.no_grad():
+        pre = model[0](x)
+        out2 = model[2](torch.relu(pre).double())
+    assert out2.dtype == torch.float64
+    assert rel_err(res["0"]["nc1"], nc1(pre, y)) < 1e-12
+    assert rel_err(res["2"]["nc1"], nc1(out2, y)) < 1e-12
+    assert rel_err(res["3"]["nc1"], nc1(out2.to(torch.bfloat16), y)) < 1e-12
+    monkeypatch.undo()  # the default: this small data set is cached in float64 from the start
+    default = measure_nc1(model, loader, ["0", "2", "3"], num_classes=5)
+    for name in res:
+        assert rel_err(default[name]["nc1"], res[name]["nc1"]) < 1e-12
+
+
+@pytest.mark.parametrize("float64_chunk", [True, False])
+def test_cache_handles_a_layer_that_changes_dtype(monkeypatch, float64_chunk):
+    if not float64_chunk:
+        monkeypatch.setattr(nc1_module, "_SMALL_BYTES", 0)
+
+    class Upcast(nn.Module):  # float32 for the first two batches, then float64 (same values)
+        calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x if self.calls <= 2 else x.double()
+
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(8, 5), Upcast())
+    calls = counting(model[0])
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(60, 8, generator=g), torch.arange(60) % 3
+    loader = DataLoader(TensorDataset(x, y), batch_size=10)
+    res = measure_nc1(model, loader, ["1"], num_classes=3)
+    # a float64 first chunk takes both dtypes; float64 does not fit a float32 chunk: the
+    # cache is dropped, the rest streamed, and pass 2 runs a second sweep
+    assert len(calls) == (6 if float64_chunk else 12)
+    with torch.no_grad():
+        assert rel_err(res["1"]["nc1"], nc1(model[0](x), y)) < 1e-12
+
+
+def test_record_is_what_the_hooks_store():
+    out = torch.arange(24.0).reshape(2, 3, 4)
+    kept = record((out, "aux"), "layer")
+    assert kept.shape == (2, 12) and torch.equal(kept, out.reshape(2, 12))
+    assert kept.data_ptr() != out.data_ptr()  # a copy (clone=True)
+    assert record(out, "layer", clone=False, flatten=False) is not out  # detached view
+    buffer = torch.zeros(2, 12)
+    assert record(out, "layer", store=lambda _p, o: buffer.copy_(o)) is buffer
+    with pytest.raises(InfolensError, match="not a tensor"):
+        record("text", "layer")

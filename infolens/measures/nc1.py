@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ from infolens._validation import (
     check_positive_int,
     parse_memory,
 )
-from infolens.nn.capture import capture
+from infolens.nn.capture import capture, record
 from infolens.nn.paths import module_path
 
 __all__ = ["NC1", "measure_nc1", "nc1"]
@@ -121,37 +122,40 @@ def _projection(
 ) -> dict[str, _Projection]:
     """Form ``M``, eigendecompose ``G = MᵀM`` for all layers in one batched call, build ``P``.
 
-    Only classes with a positive count enter ``M``. Computation is in float64.
+    Only classes with a positive count enter ``M``. Computation is in float64. ``eigh`` returns
+    ascending eigenvalues, so the kept ones (``λ > rel_eig_tol·λ_max``) are the last ``r``.
     """
     present = class_counts > 0
-    counts = class_counts[present].to(torch.float64)
+    all_present = bool(present.all())
+    counts = (class_counts if all_present else class_counts[present]).to(torch.float64)
     n = counts.sum()
     mts: dict[str, torch.Tensor] = {}
     means_full: dict[str, torch.Tensor] = {}
     grams = []
     for name, sums in class_sums.items():
         sums64 = sums.to(torch.float64)
-        means = sums64[present] / counts[:, None]  # (C', D)
-        mu_g = sums64[present].sum(0) / n
-        mt = means - mu_g  # rows μ_c − μ_G: this is Mᵀ, (C', D)
+        if not all_present:
+            sums64 = sums64[present]
+        means = sums64 / counts[:, None]  # (C', D)
+        mt = means - sums64.sum(0) / n  # rows μ_c − μ_G: this is Mᵀ, (C', D)
         mts[name] = mt
-        full = torch.zeros_like(sums64)
-        full[present] = means
-        means_full[name] = full
+        if all_present:
+            means_full[name] = means
+        else:
+            full = means.new_zeros(class_counts.shape[0], means.shape[1])
+            full[present] = means
+            means_full[name] = full
         grams.append(mt @ mt.T)
     lam, vecs = torch.linalg.eigh(torch.stack(grams))  # ascending eigenvalues, (L, C')
+    lam_max = lam[:, -1]
+    keep = (lam > rel_eig_tol * lam_max[:, None]) & (lam_max[:, None] > 0)
+    ranks = keep.sum(1).tolist()
     out: dict[str, _Projection] = {}
-    for k, name in enumerate(class_sums):
-        lam_k, v_k = lam[k], vecs[k]
-        lam_max = float(lam_k[-1])
-        keep = lam_k > rel_eig_tol * lam_max if lam_max > 0 else torch.zeros_like(lam_k, dtype=torch.bool)
-        proj = mts[name].T @ (v_k[:, keep] / lam_k[keep])  # P = M V_r Λ_r⁻¹, (D, r)
-        out[name] = _Projection(
-            proj=proj,
-            mean_proj=means_full[name] @ proj,
-            rank=int(keep.sum()),
-            lam_max=lam_max,
-        )
+    for k, (name, top) in enumerate(zip(class_sums, lam_max.tolist())):
+        r = ranks[k]
+        lo = lam.shape[1] - r  # the kept eigenpairs: columns lo.. of the ascending order
+        proj = mts[name].T @ (vecs[k, :, lo:] / lam[k, lo:])  # P = M V_r Λ_r⁻¹, (D, r)
+        out[name] = _Projection(proj=proj, mean_proj=means_full[name] @ proj, rank=r, lam_max=top)
     return out
 
 
@@ -167,17 +171,28 @@ def _update_second(
     Non-finite features raise (they make the batch's contribution non-finite); on error no state
     is changed.
     """
-    contributions = {}
-    for name, f in features.items():
-        proj = projections[name]
-        # z = h P − μ_y P in one GEMM (beta = −1 folds in the class-mean term)
-        z = torch.addmm(proj.mean_proj[labels], f.to(proj.proj.dtype), proj.proj, beta=-1)
-        z = z.reshape(-1)
-        contributions[name] = torch.dot(z, z)
+    contributions = {
+        name: _projected_square(f.to(projections[name].proj.dtype), projections[name], labels)
+        for name, f in features.items()
+    }
     _check_finite_batch(contributions)
     for name, value in contributions.items():
         q[name] += value.to(q[name].dtype)
     _update_counts(class_counts_pass2, labels)
+
+
+def _projected_square(
+    f: torch.Tensor, projection: _Projection, labels: torch.Tensor
+) -> torch.Tensor:
+    """``Σ_i ‖h_i P − μ_{y_i} P‖²`` of the rows ``h_i`` of ``f`` (a 0-d tensor).
+
+    ``mm`` then an in-place subtraction of the gathered ``μ_y P``: faster on CPU than one
+    ``addmm`` with ``beta=-1``, the same values up to rounding.
+    """
+    z = torch.mm(f, projection.proj)
+    z.sub_(projection.mean_proj.index_select(0, labels))
+    z = z.view(-1)
+    return torch.dot(z, z)
 
 
 def _compute(q: torch.Tensor, n: int, num_present: int, projection: _Projection, layer: str) -> dict:
@@ -657,6 +672,8 @@ def nc1(
 
 
 def _split_batch(batch: object) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:  # the common case, without ABC checks
+        return batch[0], batch[1]
     if isinstance(batch, Mapping) and {"x", "y"} <= set(batch):
         return batch["x"], batch["y"]
     if isinstance(batch, Sequence) and len(batch) >= 2:
@@ -680,32 +697,49 @@ def _warn_batch_stat_norms(model: nn.Module) -> None:
             return
 
 
-_CHUNK_BYTES = 16 * 2**20  # feature bytes (all layers) per cache buffer
+_CHUNK_BYTES = 16 * 2**20  # cached feature bytes (all layers) per chunk
+_BLOCK_BYTES = 2**20  # float64 bytes of one layer's rows that the passes cast and process at a time
+_ONEHOT_SIZE = 4096  # pass 1: a one-hot GEMM if C·D is at most this, else index_add_
+_SMALL_BYTES = 4 * 2**20  # the first chunk holds float64 if it can take a batch in this many bytes
+_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class _FeatureCache:
-    """Pass-1 features of a model sweep, cast to float64 inside the hooks into large buffers.
+    """Pass-1 features of a model sweep, copied inside the hooks into large buffers.
 
-    The cast that accumulation needs anyway is the copy that protects the values from later
-    in-place operations, so every feature is copied once; pass 1 and pass 2 then run over
-    whole chunks of rows (a few operations per chunk instead of per batch) and the model runs
-    once. ``budget`` caps the bytes kept (float64); a batch that does not fit deactivates the
-    cache (the caller then streams and runs a second sweep).
+    Every feature is copied once, right when its module returns (so later in-place operations
+    cannot alter it), into its rows of a per-layer chunk buffer (contiguous copies). The first
+    chunk holds float64 when it takes at least one batch within ``_SMALL_BYTES`` (small data
+    sets then need no cast and no scratch memory in the passes); later chunks keep each
+    feature's own floating dtype (half the memory traffic of float64 for float32 models), and
+    the passes cast them, exactly, block by block of about ``_BLOCK_BYTES`` into a reused
+    float64 scratch buffer. Pass 1 is one GEMM ``onehot(y)ᵀ h`` (or one ``index_add_``) per
+    block and layer, pass 2 a few operations per block and layer, instead of per batch; a
+    layer that fits in one block is not cast twice. The model runs once. ``budget`` caps the
+    bytes kept; a batch that does not fit deactivates the cache (the caller then streams and
+    runs a second sweep).
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.used = 0
         self.active = True
-        self.entries: list[tuple[dict[str, torch.Tensor], torch.Tensor, int]] = []  # (feats, labels, rows)
-        self.row_bytes = 0  # float64 bytes of one sample over all layers; 0 before the first batch
+        self.entries: list[tuple[dict[str, torch.Tensor], torch.Tensor]] = []  # (features, labels)
+        self.widths: dict[str, int] = {}  # layer -> D; fixed by the first batch
+        self.dtypes: dict[str, torch.dtype] = {}  # layer -> dtype of its buffers
+        self.accepts: dict[str, set[torch.dtype]] = {}  # layer -> feature dtypes stored exactly
+        self.chunk_accepts: dict[str, set[torch.dtype]] = {}  # the same, for the open chunk
+        self.chunk_row_bytes = 0  # bytes of one row of the open chunk (all layers)
+        self.row_bytes = 0
+        self.device: torch.device | None = None
         self.chunk_rows = 0
-        self.buffers: dict[str, torch.Tensor] = {}  # the open chunk, per layer
+        self.buffers: dict[str, torch.Tensor] = {}  # the open chunk, per layer (capacity, D)
         self.labels: torch.Tensor | None = None
         self.capacity = self.fill = 0
-        self.start: int | None = None  # row of the current batch in the open chunk
-        self.rows = 0
+        self.start: int | None = None  # rows start:stop of the open chunk hold the current batch
+        self.stop = self.rows = 0
         self.stored: set[str] = set()
+        self.kept: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # float64 rows, pass 1 -> 2
 
     def begin(self, labels: object) -> None:
         """Prepare the slots of the next batch (``labels`` gives its number of rows)."""
@@ -713,82 +747,230 @@ class _FeatureCache:
         if not (self.active and isinstance(labels, torch.Tensor) and labels.dim() == 1):
             return
         rows = labels.shape[0]
-        if self.row_bytes and self.fill + rows > self.capacity:  # open a new chunk
+        if self.widths and self.fill + rows > self.capacity:  # open a new chunk
             self._close_chunk()
             room = (self.budget - self.used) // self.row_bytes
             if room < rows:
                 return
-            self.capacity = min(max(rows, self.chunk_rows), room)
-        self.start, self.rows = self.fill, rows
+            self._open_chunk(min(max(rows, self.chunk_rows), room))
+        self.start, self.stop, self.rows = self.fill, self.fill + rows, rows
+
+    def _open_chunk(self, capacity: int, float64: bool = False) -> None:
+        """New buffers for ``capacity`` rows: in the layers' dtypes, or all in float64."""
+        self.capacity = capacity
+        dtypes = dict.fromkeys(self.widths, torch.float64) if float64 else self.dtypes
+        self.buffers = {
+            name: torch.empty(capacity, width, dtype=dtypes[name], device=self.device)
+            for name, width in self.widths.items()
+        }
+        self.labels = torch.empty(capacity, dtype=torch.int64, device=self.device)
+        self.chunk_accepts = {n: set(_FLOATS) for n in self.widths} if float64 else self.accepts
+        self.chunk_row_bytes = 8 * sum(self.widths.values()) if float64 else self.row_bytes
 
     def store(self, path: str, out: torch.Tensor) -> torch.Tensor | None:
-        """Hook callback: a float64 copy of ``out`` in its slot (``None``: let capture clone it)."""
-        if self.start is None or out.shape[0] != self.rows or not out.is_floating_point():
-            return None
-        if not self.row_bytes:  # first batch: standalone copies (the chunk shape is not known yet)
-            self.stored.add(path)
-            return out.to(torch.float64, copy=True)
-        buf = self.buffers.get(path)
-        if buf is None:
-            buf = self.buffers[path] = torch.empty(
-                self.capacity, out.shape[1], dtype=torch.float64, device=out.device
-            )
-        elif buf.shape[1] != out.shape[1] or buf.device != out.device:
-            return None
-        slot = buf[self.start : self.start + self.rows]
-        slot.copy_(out)
-        self.stored.add(path)
-        return slot
+        """Hook callback: a copy of ``out`` in its slot (``None``: let capture clone it)."""
+        if self.start is not None and out.dim() == 2 and out.shape[0] == self.rows:
+            if self.widths:
+                buf = self.buffers.get(path)
+                if (
+                    buf is not None
+                    and buf.shape[1] == out.shape[1]
+                    and out.dtype in self.chunk_accepts[path]
+                    and out.device == self.device
+                ):
+                    slot = buf[self.start : self.stop]
+                    slot.copy_(out)
+                    self.stored.add(path)
+                    return slot
+            elif out.is_floating_point():  # first batch: standalone copies (no layout yet)
+                self.stored.add(path)
+                return out.clone()
+        self.stored.discard(path)  # (a module that ran twice: its last output is not cached)
+        return None
 
     def commit(self, feats: Mapping[str, torch.Tensor], labels: object) -> bool:
         """Keep the batch just captured; ``False`` if it is not (entirely) in the cache."""
-        if not self.active or self.start is None or self.stored != set(feats):
-            return False
+        if not self.active or self.start is None or len(self.stored) != len(feats):
+            return False  # (stored ⊆ feats: store() is only called for recorded layers)
         labels = _check_labels(labels, self.rows, None)
-        nbytes = sum(f.numel() * f.element_size() for f in feats.values())
-        if self.used + nbytes > self.budget:
+        if not self.widths and not self._layout(feats):
             return False
-        self.used += nbytes
-        if not self.row_bytes:  # first batch: kept as its own entry; fixes the chunk shape
-            device = next(iter(feats.values())).device
-            self.entries.append((dict(feats), labels.to(device), self.rows))
-            self.row_bytes = max(1, sum(f.shape[1] * 8 for f in feats.values()))
-            self.chunk_rows = max(1, _CHUNK_BYTES // self.row_bytes)
-            return True
-        if self.labels is None:
-            device = next(iter(self.buffers.values())).device
-            self.labels = torch.empty(self.capacity, dtype=torch.int64, device=device)
-        self.labels[self.start : self.start + self.rows].copy_(labels)
-        self.fill += self.rows
+        self.labels[self.start : self.stop].copy_(labels)
+        self.used += self.rows * self.chunk_row_bytes  # begin() (or _layout) made room for it
+        self.fill = self.stop
+        return True
+
+    def _layout(self, feats: Mapping[str, torch.Tensor]) -> bool:
+        """Fix the layout from the first batch and move that batch into the first chunk.
+
+        The first chunk holds float64 (the passes then cast nothing and allocate no scratch
+        memory) when it can take at least this batch within ``_SMALL_BYTES``; small data sets
+        fit in it entirely.
+        """
+        devices = {f.device for f in feats.values()}
+        row_bytes = max(1, sum(f.shape[1] * f.element_size() for f in feats.values()))
+        room = (self.budget - self.used) // row_bytes
+        exotic = any(f.dtype not in _FLOATS for f in feats.values())
+        if len(devices) != 1 or room < self.rows or exotic:
+            return False
+        self.device, self.row_bytes = devices.pop(), row_bytes
+        for name, f in feats.items():
+            self.widths[name], self.dtypes[name] = f.shape[1], f.dtype
+            self.accepts[name] = {d for d in _FLOATS if torch.promote_types(d, f.dtype) == f.dtype}
+        self.chunk_rows = max(1, _CHUNK_BYTES // row_bytes)
+        row64 = max(1, 8 * sum(self.widths.values()))
+        small = min(_SMALL_BYTES, self.budget - self.used) // row64
+        if small >= self.rows:
+            self._open_chunk(small, float64=True)
+        else:
+            self._open_chunk(min(max(self.rows, self.chunk_rows), room))
+        for name, f in feats.items():
+            self.buffers[name][: self.rows].copy_(f)
         return True
 
     def _close_chunk(self) -> None:
         if self.fill:
-            self.entries.append((self.buffers, self.labels, self.fill))
+            feats = {name: buf[: self.fill] for name, buf in self.buffers.items()}
+            self.entries.append((feats, self.labels[: self.fill]))
         self.buffers, self.labels, self.capacity, self.fill = {}, None, 0, 0
 
-    def _chunks(self, num_classes: int):
-        """``(float64 features, checked labels)`` of every cached chunk, in sweep order."""
-        self._close_chunk()
-        for feats, labels, rows in self.entries:
-            yield {name: f[:rows] for name, f in feats.items()}, _check_labels(labels[:rows], rows, num_classes)
+    def _layer_blocks(self, name: str, num_classes: int):
+        """``(key, float64 rows, labels)`` of one layer's cached rows, block by block.
+
+        A block holds at most ``_BLOCK_BYTES`` of float64 rows (and of one-hot rows, see
+        :meth:`first_pass`), at least one row; ``key`` = ``(entry, start, stop)`` identifies its
+        rows. Non-float64 layers are cast into a reused scratch buffer (overwritten by the next
+        block); float64 layers are viewed in place.
+        """
+        width = self.widths[name]
+        if num_classes * width <= _ONEHOT_SIZE:
+            width = max(width, num_classes)  # the one-hot rows of a block
+        rows = max(1, _BLOCK_BYTES // (8 * width))
+        scratch = None
+        for i, (feats, y) in enumerate(self.entries):
+            f = feats[name]
+            for start in range(0, y.shape[0], rows):
+                part = f[start : start + rows]
+                if part.dtype != torch.float64:
+                    if scratch is None:
+                        size = min(rows, max(e[1].shape[0] for e in self.entries))
+                        scratch = f.new_empty(size, f.shape[1], dtype=torch.float64)
+                    part = scratch[: part.shape[0]].copy_(part)
+                yield (i, start, start + part.shape[0]), part, y[start : start + part.shape[0]]
 
     def first_pass(self, metric: NC1) -> None:
-        """Pass-1 updates of ``metric`` from every cached chunk."""
-        for feats, labels in self._chunks(metric.num_classes):
-            if metric._single is None:
-                metric._init_states(feats, single=False)
-            _update_first(metric.class_sums, metric.class_counts, feats, labels)
+        """Pass-1 updates of ``metric`` from every cached chunk (labels checked here, once).
+
+        For small ``C·D``, ``class_sums += onehot(y)ᵀ h`` is one GEMM per block (faster than
+        ``index_add_`` on CPU there; the one-hot matrix is reused by the next layer when its
+        blocks are the same rows), else ``index_add_``. A layer that fits in one block keeps its
+        float64 copy for pass 2.
+        """
+        self._close_chunk()
+        if not self.entries:
+            if self.widths and metric._single is None:  # only empty batches: no classes seen
+                empty = {n: torch.empty(0, w, device=self.device) for n, w in self.widths.items()}
+                metric._init_states(empty, single=False)
+            return
+        if metric._single is None:
+            metric._init_states(self.entries[0][0], single=False)
+        num_classes = metric.num_classes
+        self.entries = [(f, _check_labels(y, y.shape[0], num_classes)) for f, y in self.entries]
+        sums = {n: s.new_zeros(s.shape, dtype=torch.float64) for n, s in metric.class_sums.items()}
+        onehot_key, onehot = None, None
+        self.kept = {}
+        for name, total in sums.items():
+            blocks = []
+            for key, f, y in self._layer_blocks(name, num_classes):
+                if num_classes * f.shape[1] > _ONEHOT_SIZE:
+                    total.index_add_(0, y, f)
+                else:
+                    if key != onehot_key:
+                        onehot = f.new_zeros(y.shape[0], num_classes)
+                        onehot = onehot.scatter_(1, y[:, None], 1.0).t_()
+                        onehot_key = key
+                    total.addmm_(onehot, f)  # (C, D) += (C, rows) @ (rows, D)
+                blocks.append((f, y))
+            if len(blocks) == 1:  # still intact (the scratch buffer was not reused)
+                self.kept[name] = blocks[0]
+        _check_finite_batch(sums)
+        for name, total in sums.items():
+            metric.class_sums[name] += total.to(metric.class_sums[name].dtype)
+        for _, y in self.entries:
+            _update_counts(metric.class_counts, y)
 
     def second_pass(self, metric: NC1) -> None:
         """Pass-2 updates of ``metric`` from every cached chunk (after ``finish_first_pass``)."""
-        for feats, labels in self._chunks(metric.num_classes):
-            _update_second(metric.q, metric.class_counts_pass2, metric._projections, feats, labels)
+        totals: dict[str, torch.Tensor] = {}
+        for name in self.widths:
+            projection = metric._projections[name]
+            if name in self.kept:
+                blocks = [self.kept[name]]
+            else:
+                blocks = ((f, y) for _, f, y in self._layer_blocks(name, metric.num_classes))
+            for f, y in blocks:
+                value = _projected_square(f, projection, y)
+                totals[name] = totals[name] + value if name in totals else value
+        if totals:
+            _check_finite_batch(totals)
+        for name, value in totals.items():
+            metric.q[name] += value.to(metric.q[name].dtype)
+        for _, y in self.entries:
+            _update_counts(metric.class_counts_pass2, y)
 
     def release(self, metric: NC1) -> None:
         """Deactivate: run pass 1 on what is cached so far and drop the cache."""
         self.first_pass(metric)
-        self.active, self.start, self.entries, self.buffers = False, None, [], {}
+        self.active, self.start, self.entries, self.buffers, self.kept = False, None, [], {}, {}
+
+
+def _hook_free(model: nn.Module) -> bool:
+    """Whether calling ``model`` runs no hooks of its own (module or global) around its forward."""
+    module_hooks = (
+        model._forward_hooks, model._forward_pre_hooks,
+        model._backward_hooks, model._backward_pre_hooks,
+    )  # fmt: skip
+    names = (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    )  # fmt: skip
+    global_hooks = [getattr(nn.modules.module, name, None) for name in names]
+    return not any(module_hooks) and all(h is not None and not h for h in global_hooks)
+
+
+def _sequential_steps(
+    model: nn.Module, paths: Sequence[str]
+) -> list[tuple[nn.Module, str | None]] | None:
+    """The children of a plain ``nn.Sequential`` to run for ``paths``, or ``None`` to use hooks.
+
+    When ``model`` is an ``nn.Sequential`` with the stock ``forward`` and no hooks of its own, and
+    every path is a top-level child that occurs once in the module tree (so its hook would fire
+    exactly once per forward pass, on the output of that step), running the children in order
+    and reading the outputs of the requested ones gives exactly the tensors the hooks would see.
+    The children after the last requested one (e.g. the head) are skipped: NC1 needs only the
+    features. Returns ``[(child, path or None), ...]`` up to the last requested child.
+    """
+    if (
+        not isinstance(model, nn.Sequential)
+        or type(model).forward is not nn.Sequential.forward
+        or type(model).__iter__ is not nn.Sequential.__iter__
+        or "forward" in vars(model)
+        or not _hook_free(model)
+        or not paths
+        or len(set(paths)) != len(paths)
+    ):
+        return None
+    children = list(model._modules.items())
+    names = [name for name, _ in children]
+    if any(module is None for _, module in children) or not set(paths) <= set(names):
+        return None
+    wanted = {id(model._modules[path]) for path in paths}
+    occurrences = [id(m) for _, m in model.named_modules(remove_duplicate=False) if id(m) in wanted]
+    if len(occurrences) != len(wanted):
+        return None  # a requested module also runs elsewhere (shared, or nested in another child)
+    last = max(names.index(path) for path in paths)
+    requested = set(paths)
+    return [(module, name if name in requested else None) for name, module in children[: last + 1]]
 
 
 def measure_nc1(
@@ -810,11 +992,17 @@ def measure_nc1(
     random augmentation. Returns ``{layer: {"nc1", "nc1_trace", "rank", "n", "num_classes"}}``
     with ``nc1 = tr(Σ_W Σ_B⁺)/C`` and ``nc1_trace = tr(Σ_W Σ_B⁺)`` (dimensionless).
 
+    When ``model`` is a plain ``nn.Sequential`` (e.g. a zoo model) without hooks of its own and
+    every layer is one of its top-level children, the children are run one by one and the
+    requested outputs read directly instead of through hooks, stopping after the last requested
+    child (the head is not needed for NC1); the recorded features are the same.
+
     ``cache_memory``: while the hooked features of pass 1 fit in this many bytes (e.g.
-    ``"1GiB"``, counted as the float64 copies that accumulation makes anyway, kept on the
-    model's device), they are cast into a few large buffers during the sweep and both passes
-    run over those buffers instead of running the model a second time; the result is
-    identical because the model is frozen.
+    ``"1GiB"``, counted as the bytes kept: float64 for a small first chunk, then the features'
+    own dtype; kept on the model's device), they are
+    copied into a few large buffers during the sweep and both passes run over those buffers
+    (cast to float64 block by block) instead of running the model a second time; the result
+    is identical because the model is frozen.
     ``None`` or ``0`` always runs the second forward sweep.
     """
     if isinstance(layers, (str, nn.Module)):
@@ -829,11 +1017,31 @@ def measure_nc1(
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     _warn_batch_stat_norms(model)
+    steps = _sequential_steps(model, paths)
     was_training = model.training
-    model.eval()
+    switch = any(m.training for m in model.modules())  # eval() and train() recurse: skip if no-ops
+    if switch:
+        model.eval()
     try:
         store = cache.store if cache is not None else None
-        with torch.inference_mode(), capture(model, layers, store=store) as feats:
+        recorder = capture(model, layers, store=store) if steps is None else nullcontext({})
+        with torch.inference_mode(), recorder as feats:
+
+            def run(x: torch.Tensor) -> None:
+                if steps is None:
+                    model(x)
+                    return
+                for module, path in steps:
+                    x = module(x)
+                    if path is None:
+                        continue
+                    # recorded right away, so a later in-place op cannot alter it; a flat output
+                    # that needs no detaching is what record() would store, minus two no-op views
+                    if isinstance(x, torch.Tensor) and x.dim() == 2 and not x.requires_grad:
+                        kept = store(path, x) if store is not None else None
+                        feats[path] = x.clone() if kept is None else kept
+                    else:
+                        feats[path] = record(x, path, store=store)
 
             def forward_passes():
                 seen = False
@@ -842,7 +1050,7 @@ def measure_nc1(
                     feats.clear()
                     if cache is not None:
                         cache.begin(y)
-                    model(x.to(device))
+                    run(x.to(device))
                     missing = [str(p) for p in paths if p not in feats]
                     if missing:
                         raise InfolensError(
@@ -870,5 +1078,6 @@ def measure_nc1(
                 for batch_feats, y in forward_passes():
                     metric.update(batch_feats, y)
     finally:
-        model.train(was_training)
+        if switch:
+            model.train(was_training)
     return metric.compute()

@@ -30,6 +30,36 @@ def _as_tensor(output: object, path: str) -> torch.Tensor:
     )
 
 
+def record(
+    output: object,
+    path: str,
+    *,
+    flatten: bool = True,
+    detach: bool = True,
+    clone: bool = True,
+    store: Callable[[str, torch.Tensor], torch.Tensor | None] | None = None,
+) -> torch.Tensor:
+    """The tensor that :func:`capture` records for a module output (what its hooks store).
+
+    Exposed so that a caller that runs the modules itself (e.g. the children of an
+    ``nn.Sequential`` one by one) records exactly what a hook would; the arguments mean the same
+    as in :func:`capture`.
+    """
+    out = _as_tensor(output, path)
+    if detach:
+        out = out.detach()
+    if flatten:
+        out = (
+            out.reshape(out.shape[0], math.prod(out.shape[1:]))
+            if out.dim() > 0
+            else out.reshape(1, 1)
+        )
+    kept = store(path, out) if store is not None else None
+    if kept is None:
+        kept = out.clone() if clone else out
+    return kept
+
+
 @contextmanager
 def capture(
     model: nn.Module,
@@ -91,19 +121,9 @@ def capture(
 
     def make_hook(path: str):
         def hook(_module: nn.Module, _inputs: object, output: object) -> None:
-            out = _as_tensor(output, path)
-            if detach:
-                out = out.detach()
-            if flatten:
-                out = (
-                    out.reshape(out.shape[0], math.prod(out.shape[1:]))
-                    if out.dim() > 0
-                    else out.reshape(1, 1)
-                )
-            kept = store(path, out) if store is not None else None
-            if kept is None:
-                kept = out.clone() if clone else out
-            recorded[path] = kept
+            recorded[path] = record(
+                output, path, flatten=flatten, detach=detach, clone=clone, store=store
+            )
 
         return hook
 
