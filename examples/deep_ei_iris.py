@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import shutil
 import sys
 import time
@@ -40,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch import seed_everything
 
 import infolens.data
 from infolens.models import build_model
@@ -85,17 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (global state, as Lightning's seed_everything)
-    torch.manual_seed(seed)
-
-
 def train_seed(args, root: Path, seed: int, bundle) -> Path:
     """Train one network and record its causal plane; returns its run directory."""
     run_dir = root / f"seed{seed}"
     run_dir.mkdir()
-    seed_everything(seed)
+    seed_everything(seed, verbose=False)  # python, numpy and torch, as Lightning does
     model = build_model("DeepEIMLP", input_shape=(4,), num_classes=3, widths=(5, 5), activation="Sigmoid")
     module = ClassifierModule(model, loss="mse", reduction="sum", encoding="one_hot",
                               optimizer="sgd", lr=0.01, log_metrics=False)

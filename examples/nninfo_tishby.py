@@ -36,16 +36,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-import random
 import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch import seed_everything
 
 import infolens.data
 from infolens._validation import InfolensWarning
@@ -92,17 +91,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (global state, as Lightning's seed_everything)
-    torch.manual_seed(seed)
-
-
 def train_seed(args, root: Path, seed: int, bundle) -> Path:
     """Train one network and record I and C of its 4-unit layers; returns its run directory."""
     run_dir = root / f"seed{seed}"
     run_dir.mkdir()
-    seed_everything(seed)
+    seed_everything(seed, verbose=False)  # python, numpy and torch, as Lightning does
     model = build_model("NNInfoMLP", input_shape=(12,), num_classes=2, widths=(12, 4, 4, 4),
                         output="sigmoid", levels=8, rounding_seed=seed)
     module = ClassifierModule(model, loss="ce", optimizer="sgd", lr=0.01, log_metrics=False)  # CE on [0, z] == BCE on z

@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch import seed_everything
 
 import infolens.data
 from infolens.models import build_model
@@ -84,17 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (global state, as Lightning's seed_everything)
-    torch.manual_seed(seed)
-
-
 def train_seed(args, root: Path, seed: int, bundle) -> Path:
     """Train one MLP and record NC1 of every layer on both splits; returns its run directory."""
     run_dir = root / f"seed{seed}"
     run_dir.mkdir()
-    seed_everything(seed)
+    seed_everything(seed, verbose=False)  # python, numpy and torch, as Lightning does
     model = build_model("MLP", input_shape=bundle.input_shape, num_classes=bundle.num_classes,
                         widths=tuple(args.widths), nonlinearity=args.nonlinearity)
     module = ClassifierModule(model, loss="ce", optimizer="adamw", lr=args.lr, log_metrics=False)
