@@ -111,3 +111,37 @@ def parse_memory(value: int | float | str | None, *, default: int) -> int:
 
 class InfolensWarning(UserWarning):
     """Warning category for results that are undefined or at risk (e.g. C with I = 0)."""
+
+
+def check_codes(value: object, batch: int, *, name: str, allow_float: bool = False) -> torch.Tensor:
+    """``value`` as ``(batch, k)`` int64 codes (k = 1 for class labels), validated.
+
+    Accepts integer or boolean tensors/arrays of shape ``(batch,)`` or ``(batch, k)``; with
+    ``allow_float=True`` also floats whose values are all integers (BCE/MSE targets such as 0./1.
+    or one-hot rows). Raises on negative codes, non-integer values and a length mismatch; the
+    messages call the argument ``name``.
+    """
+    import numpy as np
+
+    t = value.detach().cpu() if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if t.dtype == torch.bool:
+        t = t.long()
+    if t.is_floating_point() and allow_float and bool(torch.isfinite(t).all()) and bool(
+        (t == t.round()).all()
+    ):
+        t = t.long()
+    if t.is_floating_point() or t.is_complex():
+        raise InfolensError(
+            f"{name} must be non-negative integer codes (class labels or an encoding), got dtype "
+            f"{t.dtype}; map them to integers first (e.g. y.long())."
+        )
+    if t.dim() == 0 or t.dim() > 2 or t.shape[0] != batch:
+        raise InfolensError(
+            f"{name} has shape {tuple(t.shape)} but the batch has {batch} samples (mismatched "
+            f"lengths); pass {name} of shape ({batch},) or ({batch}, k)."
+        )
+    if t.numel() and int(t.min()) < 0:
+        raise InfolensError(
+            f"{name} holds negative codes (minimum {int(t.min())}); pass non-negative integers."
+        )
+    return t.reshape(batch, -1).long()

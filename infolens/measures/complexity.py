@@ -35,6 +35,7 @@ from infolens._validation import (
     InfolensError,
     InfolensWarning,
     check_choice,
+    check_codes,
     check_positive_int,
     check_range,
 )
@@ -130,24 +131,7 @@ def _target_codes(target: Target, x: torch.Tensor, y: object, batch: int) -> tor
         value = y
     else:
         value = target(x, y)  # type: ignore[operator]
-    t = torch.as_tensor(value.detach().cpu() if isinstance(value, torch.Tensor) else np.asarray(value))
-    if t.dtype == torch.bool:
-        t = t.long()
-    if t.is_floating_point() or t.is_complex():
-        raise InfolensError(
-            f"target must be non-negative integer codes (class labels or an encoding), got dtype "
-            f"{t.dtype}; map the target to integers first (e.g. labels.long())."
-        )
-    if t.dim() == 0 or t.dim() > 2 or t.shape[0] != batch:
-        raise InfolensError(
-            f"target has shape {tuple(t.shape)} but the batch has {batch} samples; the target "
-            f"must be ({batch},) or ({batch}, k) (mismatched lengths)."
-        )
-    if t.numel() and int(t.min()) < 0:
-        raise InfolensError(
-            f"target holds negative codes (minimum {int(t.min())}); pass non-negative integers."
-        )
-    return t.reshape(batch, -1).long()
+    return check_codes(value, batch, name="target")
 
 
 def _split(batch: object) -> tuple[torch.Tensor, object]:

@@ -45,6 +45,7 @@ from infolens._validation import (
     InfolensError,
     InfolensWarning,
     check_choice,
+    check_codes,
     check_finite,
     check_positive_int,
     check_range,
@@ -165,28 +166,7 @@ def label_codes(y: object, batch: int, *, allow_float: bool = False) -> torch.Te
             "the information plane needs (inputs, labels) batches, but the data yields inputs "
             "only; pass (X, y) or a DataLoader of (inputs, labels)."
         )
-    t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-    if t.dtype == torch.bool:
-        t = t.long()
-    if t.is_floating_point():
-        if not allow_float or not bool(torch.isfinite(t).all()) or not bool((t == t.round()).all()):
-            raise InfolensError(
-                f"labels must be non-negative integer codes (class labels or an encoding), got "
-                f"dtype {t.dtype}; map them to integers first (e.g. y.long())."
-            )
-        t = t.long()
-    if t.is_complex():
-        raise InfolensError("labels must be non-negative integer codes, got complex values.")
-    if t.dim() == 0 or t.dim() > 2 or t.shape[0] != batch:
-        raise InfolensError(
-            f"labels have shape {tuple(t.shape)} but the batch has {batch} samples (mismatched "
-            f"lengths); pass labels of shape ({batch},) or ({batch}, k)."
-        )
-    if t.numel() and int(t.min()) < 0:
-        raise InfolensError(
-            f"labels hold negative codes (minimum {int(t.min())}); pass non-negative integers."
-        )
-    return t.reshape(batch, -1).long()
+    return check_codes(y, batch, name="labels", allow_float=allow_float)
 
 
 # --------------------------------------------------------------------------------------------
